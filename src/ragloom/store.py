@@ -1,0 +1,421 @@
+"""Everything that speaks to Milvus, and nothing else does.
+
+One collection holds the chunks of every document, and records (in its description)
+the embedder, dimension, metric and chunker it was built with.  Milvus Lite (a local
+``*.db`` path), a Milvus server or cluster, and Zilliz Cloud are all reached through
+pymilvus's ``MilvusClient``; what differs is detected, not configured (BM25 full-text
+search needs Milvus >= 2.5 or Milvus Lite).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from ragloom.errors import CollectionMismatchError, StoreError
+from ragloom.lite import is_lite_uri, lite_path, raise_if_locked
+from ragloom.types import Chunk, Hit
+
+log = logging.getLogger(__name__)
+
+SearchMode = Literal["dense", "bm25", "hybrid"]
+SCHEMA_VERSION = 1
+METRIC = "IP"
+MAX_VARCHAR = 65_535
+OUTPUT_FIELDS = ["text", "source", "heading", "position", "meta"]
+_QUERY_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """What a collection was built with; a mismatch means its vectors are not comparable."""
+
+    embedder: str
+    dim: int
+    splitter: str
+    chunk_tokens: int
+    metric: str = METRIC
+    bm25: bool = False
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        """The collection description Milvus stores."""
+        return json.dumps({"ragloom": asdict(self)}, sort_keys=True)
+
+    @classmethod
+    def from_description(cls, description: str) -> CollectionInfo | None:
+        """Parse a description written by ``to_json``; None for foreign collections."""
+        try:
+            data = json.loads(description)["ragloom"]
+            return cls(**data)
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    """One ingested document as the collection records it."""
+
+    source: str
+    root: str
+    doc_hash: str
+    chunks: int
+    ingested_at: int
+
+
+def _quote(value: str) -> str:
+    """A string literal for a Milvus boolean expression."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _fit_bytes(text: str, limit: int = MAX_VARCHAR) -> str:
+    """Cut ``text`` to at most ``limit`` UTF-8 bytes without splitting a character."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[:limit].decode("utf-8", errors="ignore")
+
+
+class MilvusStore:
+    """A ragloom collection in Milvus Lite, a Milvus server or Zilliz Cloud."""
+
+    def __init__(
+        self, uri: str, collection: str, token: str | None = None, timeout: float = 10.0
+    ) -> None:
+        self.uri = uri
+        self.collection = collection
+        self._token = token
+        self._timeout = timeout
+        self._client: Any = None
+        self._info: CollectionInfo | None = None
+        self._loaded = False
+
+    # -- connection ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The connected ``MilvusClient`` (connects on first use)."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> Any:
+        if is_lite_uri(self.uri):
+            raise_if_locked(self.uri)
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import MilvusException
+
+        uri = str(lite_path(self.uri)) if is_lite_uri(self.uri) else self.uri
+        try:
+            return MilvusClient(uri=uri, token=self._token or "", timeout=self._timeout)
+        except MilvusException as exc:
+            if is_lite_uri(self.uri):
+                raise_if_locked(self.uri)  # lost a race with another process
+                raise StoreError(
+                    f"cannot open the Milvus Lite file {self.uri}: {exc.message}"
+                ) from None
+            raise StoreError(
+                f"cannot reach Milvus at {self.uri} ({exc.message}). Check that the server is"
+                " running and the address and --token are right, or use a local Milvus Lite"
+                " file: --uri ./ragloom.db"
+            ) from None
+
+    @property
+    def is_lite(self) -> bool:
+        """True when the store is a local Milvus Lite file."""
+        return is_lite_uri(self.uri)
+
+    def supports_bm25(self) -> bool:
+        """BM25 full-text search: Milvus Lite, or a Milvus server >= 2.5."""
+        if self.is_lite:
+            return True
+        version = str(self._call(self.client.get_server_version))
+        match = re.search(r"(\d+)\.(\d+)", version)
+        return bool(match) and (int(match[1]), int(match[2])) >= (2, 5)
+
+    def close(self) -> None:
+        """Release the connection (and, for Milvus Lite, the file)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._loaded = False
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a MilvusClient call, turning its exceptions into ``StoreError``."""
+        from pymilvus.exceptions import MilvusException
+
+        try:
+            return fn(*args, **kwargs)
+        except MilvusException as exc:
+            name = getattr(fn, "__name__", "call")
+            raise StoreError(
+                f"Milvus {name} on collection '{self.collection}' at {self.uri} failed:"
+                f" {exc.message}"
+            ) from None
+
+    # -- the collection and its record ---------------------------------------------------
+
+    def info(self) -> CollectionInfo | None:
+        """What the collection was built with, or None when it does not exist."""
+        if self._info is None and self._call(self.client.has_collection, self.collection):
+            desc = self._call(self.client.describe_collection, self.collection)
+            info = CollectionInfo.from_description(desc.get("description", ""))
+            if info is None:
+                raise CollectionMismatchError(
+                    f"collection '{self.collection}' at {self.uri} was not made by ragloom:"
+                    " choose another --collection"
+                )
+            self._info = info
+        return self._info
+
+    def check(self, wanted: CollectionInfo) -> None:
+        """Refuse to mix vectors or chunks built with other settings."""
+        have = self.info()
+        if have is None:
+            return
+        for field in ("embedder", "dim", "metric", "splitter", "chunk_tokens"):
+            if getattr(have, field) != getattr(wanted, field):
+                raise CollectionMismatchError(
+                    f"collection '{self.collection}' at {self.uri} was built with {field}"
+                    f" {getattr(have, field)!r}, not {getattr(wanted, field)!r}: pass --rebuild"
+                    " to re-create it with the new settings, or use another --collection"
+                )
+
+    def drop(self) -> None:
+        """Delete the collection and everything in it."""
+        if self._call(self.client.has_collection, self.collection):
+            self._call(self.client.drop_collection, self.collection)
+        self._info = None
+        self._loaded = False
+
+    def create(self, info: CollectionInfo) -> CollectionInfo:
+        """Create the collection (if missing) with the explicit schema and indexes."""
+        existing = self.info()
+        if existing is not None:
+            return existing
+        from pymilvus import DataType, Function, FunctionType
+
+        client = self.client
+        schema = client.create_schema(
+            auto_id=False, enable_dynamic_field=False, description=info.to_json()
+        )
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("text", DataType.VARCHAR, max_length=MAX_VARCHAR)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=info.dim)
+        schema.add_field("source", DataType.VARCHAR, max_length=4096)
+        schema.add_field("root", DataType.VARCHAR, max_length=4096)
+        schema.add_field("heading", DataType.VARCHAR, max_length=4096)
+        schema.add_field("doc_hash", DataType.VARCHAR, max_length=64)
+        schema.add_field("position", DataType.INT64)
+        schema.add_field("doc_chunks", DataType.INT64)
+        schema.add_field("ingested_at", DataType.INT64)
+        schema.add_field("meta", DataType.JSON)
+        index = client.prepare_index_params()
+        index.add_index(
+            "vector", index_type="HNSW", metric_type=info.metric,
+            params={"M": 16, "efConstruction": 200},
+        )  # fmt: skip
+        if info.bm25:
+            schema.add_field(
+                "lexical", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
+                analyzer_params={"type": "english"},
+            )  # fmt: skip
+            schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+            schema.add_function(
+                Function(
+                    name="bm25", function_type=FunctionType.BM25,
+                    input_field_names=["lexical"], output_field_names=["sparse"],
+                )  # fmt: skip
+            )
+            index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+        self._call(
+            client.create_collection,
+            self.collection,
+            schema=schema,
+            index_params=index,
+            consistency_level="Strong",
+        )
+        self._info = info
+        self._loaded = False
+        return info
+
+    def _ensure_loaded(self) -> None:
+        """A reopened collection must be loaded before it can be searched or queried."""
+        if self._loaded:
+            return
+        state = self._call(self.client.get_load_state, self.collection)
+        if "Loaded" not in str(state.get("state", "")):
+            self._call(self.client.load_collection, self.collection)
+        self._loaded = True
+
+    # -- writing -------------------------------------------------------------------------
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
+        """Write chunks with their vectors; writing the same id twice keeps one row."""
+        if not chunks:
+            return
+        info = self.info()
+        if info is None:
+            raise StoreError(f"collection '{self.collection}' does not exist yet")
+        now = int(time.time())
+        rows = []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            row: dict[str, Any] = {
+                "id": chunk.id,
+                "text": _fit_bytes(chunk.text),
+                "vector": list(vector),
+                "source": _fit_bytes(chunk.source, 4096),
+                "root": _fit_bytes(chunk.root, 4096),
+                "heading": _fit_bytes(chunk.heading, 4096),
+                "doc_hash": chunk.doc_hash,
+                "position": chunk.position,
+                "doc_chunks": chunk.doc_chunks,
+                "ingested_at": now,
+                "meta": chunk.metadata,
+            }
+            if info.bm25:
+                row["lexical"] = _fit_bytes(chunk.embed_text)
+            rows.append(row)
+        self._call(self.client.upsert, self.collection, rows)
+
+    def delete_ids(self, ids: Iterable[str]) -> None:
+        """Delete chunks by id."""
+        batch = list(ids)
+        for start in range(0, len(batch), _QUERY_BATCH):
+            self._call(self.client.delete, self.collection, ids=batch[start : start + _QUERY_BATCH])
+
+    def delete_sources(self, sources: Iterable[str]) -> int:
+        """Delete every chunk of the given documents; returns how many chunks went."""
+        ids = [row["id"] for row in self._rows_for_sources(sources, ["id"])]
+        self.delete_ids(ids)
+        return len(ids)
+
+    def flush(self) -> None:
+        """Seal what was written so that searches run on indexed data."""
+        if self.info() is not None:
+            self._call(self.client.flush, self.collection)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _query_all(self, filter_expr: str, fields: list[str]) -> Iterator[dict[str, Any]]:
+        self._ensure_loaded()
+        iterator = self._call(
+            self.client.query_iterator,
+            self.collection,
+            batch_size=_QUERY_BATCH,
+            filter=filter_expr,
+            output_fields=fields,
+        )
+        try:
+            while True:
+                page = self._call(iterator.next)
+                if not page:
+                    break
+                yield from page
+        finally:
+            iterator.close()
+
+    def _rows_for_sources(
+        self, sources: Iterable[str], fields: list[str]
+    ) -> Iterator[dict[str, Any]]:
+        batch = sorted(set(sources))
+        for start in range(0, len(batch), 100):
+            group = ", ".join(_quote(s) for s in batch[start : start + 100])
+            yield from self._query_all(f"source in [{group}]", fields)
+
+    def chunk_ids_by_source(self, sources: Iterable[str]) -> dict[str, dict[str, str]]:
+        """For each stored document among ``sources``: its chunk ids mapped to doc hashes."""
+        found: dict[str, dict[str, str]] = {}
+        for row in self._rows_for_sources(sources, ["id", "source", "doc_hash"]):
+            found.setdefault(row["source"], {})[row["id"]] = row["doc_hash"]
+        return found
+
+    def documents(self, root: str | None = None) -> list[StoredDocument]:
+        """The ingested documents (optionally only those found under ``root``)."""
+        if self.info() is None:
+            return []
+        expr = "position == 0" + (f" and root == {_quote(root)}" if root is not None else "")
+        fields = ["source", "root", "doc_hash", "doc_chunks", "ingested_at"]
+        docs = [
+            StoredDocument(
+                r["source"], r["root"], r["doc_hash"], int(r["doc_chunks"]), int(r["ingested_at"])
+            )
+            for r in self._query_all(expr, fields)
+        ]
+        return sorted(docs, key=lambda d: d.source)
+
+    def count(self) -> int:
+        """Chunks in the collection."""
+        if self.info() is None:
+            return 0
+        self._ensure_loaded()
+        rows = self._call(self.client.query, self.collection, filter="", output_fields=["count(*)"])
+        return int(rows[0]["count(*)"]) if rows else 0
+
+    def search(
+        self,
+        query_text: str,
+        query_vector: Sequence[float] | None,
+        k: int,
+        mode: SearchMode = "dense",
+        filter_expr: str = "",
+    ) -> list[Hit]:
+        """The ``k`` best chunks for a query, by vector, BM25, or both fused with RRF."""
+        info = self.info()
+        if info is None:
+            return []
+        self._ensure_loaded()
+        if mode != "dense" and not info.bm25:
+            raise StoreError(f"collection '{self.collection}' has no BM25 index")
+        dense_params = {"metric_type": info.metric, "params": {"ef": max(64, 2 * k)}}
+        if mode == "dense":
+            result = self._call(
+                self.client.search, self.collection, data=[list(query_vector or [])],
+                anns_field="vector", limit=k, filter=filter_expr,
+                output_fields=OUTPUT_FIELDS, search_params=dense_params,
+            )  # fmt: skip
+        elif mode == "bm25":
+            result = self._call(
+                self.client.search, self.collection, data=[query_text], anns_field="sparse",
+                limit=k, filter=filter_expr, output_fields=OUTPUT_FIELDS,
+                search_params={"metric_type": "BM25"},
+            )  # fmt: skip
+        else:
+            from pymilvus import AnnSearchRequest, RRFRanker
+
+            pool = max(k, 50)
+            requests = [
+                AnnSearchRequest(
+                    data=[list(query_vector or [])], anns_field="vector",
+                    param=dense_params, limit=pool, expr=filter_expr or None,
+                ),
+                AnnSearchRequest(
+                    data=[query_text], anns_field="sparse", param={"metric_type": "BM25"},
+                    limit=pool, expr=filter_expr or None,
+                ),
+            ]  # fmt: skip
+            result = self._call(
+                self.client.hybrid_search, self.collection, requests, RRFRanker(60),
+                limit=k, output_fields=OUTPUT_FIELDS,
+            )  # fmt: skip
+        hits = []
+        for rank, row in enumerate(result[0] if result else [], start=1):
+            entity = row.get("entity", {})
+            hits.append(
+                Hit(
+                    rank=rank,
+                    score=float(row.get("distance", 0.0)),
+                    text=entity.get("text", ""),
+                    source=entity.get("source", ""),
+                    heading=entity.get("heading", ""),
+                    chunk_id=str(row.get("id", "")),
+                    position=int(entity.get("position", 0)),
+                    metadata=entity.get("meta") or {},
+                )
+            )
+        return hits

@@ -1,0 +1,116 @@
+"""Small immutable records passed between the parts of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded source: its text, where it came from and what it is.
+
+    ``source`` is the document's identity (an absolute path, ``archive.zip::member``
+    or a URL); ``root`` is the ingest argument it was found under, so documents that
+    disappear from a directory or archive can be found again.  ``pages`` holds one
+    string per page for paginated formats (PDF), and then ``text`` is their join.
+    """
+
+    source: str
+    text: str
+    format: str  # "markdown" | "text" | "html" | "pdf"
+    root: str = ""
+    title: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    pages: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of a document as stored in Milvus.
+
+    ``text`` is the passage shown to users and LLMs; ``heading`` is its heading path
+    (``Title > Section > Subsection``); ``embed_text`` is what the embedder and BM25
+    see (the heading path joined to the text, so structure is searchable).
+    """
+
+    id: str
+    source: str
+    root: str
+    text: str
+    heading: str
+    position: int
+    doc_hash: str
+    doc_chunks: int
+    embed_text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk with its rank (1-based) and score."""
+
+    rank: int
+    score: float
+    text: str
+    source: str
+    heading: str
+    chunk_id: str
+    position: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape the CLI and HTTP API print."""
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "text": self.text,
+            "source": self.source,
+            "heading": self.heading,
+            "chunk_id": self.chunk_id,
+        }
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did: counts and the sources that failed (with reasons)."""
+
+    files: int = 0
+    chunks: int = 0
+    embedded: int = 0
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON summary printed by ``ragloom ingest --json``."""
+        return {
+            "files": self.files,
+            "chunks": self.chunks,
+            "embedded": self.embedded,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "skipped": self.skipped,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class LoadIssue:
+    """A source that produced no document: an error, or a file skipped on purpose.
+
+    ``skipped`` is true for files that are not documents at all (an image in a
+    docs folder); false for documents that could not be read (a corrupt PDF).
+    """
+
+    source: str
+    reason: str
+    skipped: bool = False
+    root: str = ""  # the ingest argument it was found under (kept from pruning)
