@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -26,7 +26,9 @@ _PORT_KEYS = (
 )
 # components whose advertised address is pinned to loopback (Milvus 2.3 still
 # binds its gRPC listeners on all interfaces; this is not configurable)
-_COMPONENTS = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode")
+_COMPONENTS = (
+    "rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode",
+)
 
 
 def is_available() -> bool:
@@ -58,22 +60,18 @@ class MilvusServerHandle:
     def uri(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 5.0) -> None:
         """SIGTERM the server's process group, SIGKILL it after ``grace`` seconds."""
         if self.process.poll() is None:
             self._signal(signal.SIGTERM)
-            try:
+            with suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                pass
         self._signal(signal.SIGKILL)  # also reaps anything left in the group
         self.process.wait(timeout=30)
 
     def _signal(self, sig: signal.Signals) -> None:
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)  # own session => pgid == pid
-        except ProcessLookupError:
-            pass
 
     def __enter__(self) -> MilvusServerHandle:
         return self

@@ -181,12 +181,12 @@ def _parse(text: str, measure: _Measure, headings: bool) -> list[tuple[list[str]
             blocks.append(_Block("code", code, measure.content(code)))
             i = end + 1
             continue
-        end = _html_table_end(lines, i)
-        if end is not None:
+        table_end = _html_table_end(lines, i)
+        if table_end is not None:
             flush()
-            table = "\n".join(lines[i : end + 1])
+            table = "\n".join(lines[i : table_end + 1])
             blocks.append(_Block("html_table", table, measure.content(table)))
-            i = end + 1
+            i = table_end + 1
             continue
         heading = _HEADING.fullmatch(line) if headings else None
         if heading:

@@ -11,16 +11,20 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import io
+import logging
 import re
 from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, Tag
+from bs4.element import NavigableString
 from pypdf import PdfReader
 
 from ragloom.errors import SourceError
-from ragloom.types import Document
+from ragloom.types import Document, LoadIssue
+
+logger = logging.getLogger(__name__)
 
 FORMAT_BY_SUFFIX: dict[str, str] = {
     ".md": "markdown",
@@ -61,6 +65,28 @@ def format_for_content_type(media_type: str, name: str) -> str | None:
     if by_name is not None:
         return by_name
     return "text" if media_type == "text/plain" else None
+
+
+def not_a_document(source: str, name: str) -> LoadIssue:
+    """The skip notice for a file whose extension is not a supported document format."""
+    suffix = PurePosixPath(name).suffix.lower()
+    return LoadIssue(source, f"not a document ({suffix or 'no file extension'}); skipped", True)
+
+
+def parse_or_issue(
+    data: bytes, fmt: str, *, source: str, root: str, name: str, charset: str | None = None
+) -> Document | LoadIssue:
+    """``parse_document``, with failures returned as a LoadIssue instead of raised."""
+    try:
+        return parse_document(data, fmt, source=source, root=root, name=name, charset=charset)
+    except SourceError as exc:
+        return LoadIssue(source, exc.reason)
+    except Exception as exc:  # a parser bug on one odd file must not stop an ingest
+        logger.debug("unexpected error parsing %s", source, exc_info=True)
+        return LoadIssue(
+            source,
+            f"could not be parsed ({type(exc).__name__}: {exc}); please report this ragloom bug",
+        )
 
 
 def parse_document(
@@ -275,9 +301,7 @@ def _parse_html(html: str, *, source: str, root: str, stem: str) -> Document:
     text = re.sub(r"\s+", " ", container.get_text())
     text = text.replace(_PARA, "\n\n").replace(_LINE, "\n")
     text = re.sub(r"\n{3,}", "\n\n", re.sub(r" *\n *", "\n", text)).strip()
-    text = re.sub(
-        f"{_PRE_OPEN}(\\d+){_PRE_CLOSE}", lambda m: code_blocks[int(m.group(1))], text
-    )
+    text = re.sub(f"{_PRE_OPEN}(\\d+){_PRE_CLOSE}", lambda m: code_blocks[int(m.group(1))], text)
     return Document(
         source=source, text=text, format="html", root=root, title=title or stem, metadata={}
     )
@@ -285,7 +309,7 @@ def _parse_html(html: str, *, source: str, root: str, stem: str) -> Document:
 
 def _main_container(soup: BeautifulSoup) -> Tag:
     """The element holding the page's main content."""
-    for found in (soup.find("main"), soup.find(attrs={"role": "main"}), soup.find("article")):
+    for found in (soup.find("main"), soup.select_one('[role="main"]'), soup.find("article")):
         if isinstance(found, Tag) and found.get_text().strip():
             return found
     body = soup.find("body")

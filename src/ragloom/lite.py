@@ -69,3 +69,26 @@ def raise_if_locked(uri: str) -> None:
         ) from None
     finally:
         os.close(fd)
+
+
+_users: dict[str, int] = {}
+
+
+def opened(uri: str) -> None:
+    """Count one more store in this process using the database."""
+    key = str(lite_path(uri))
+    _users[key] = _users.get(key, 0) + 1
+
+
+def closed(uri: str) -> None:
+    """Count one store less; the last one stops the in-process server and frees the file."""
+    key = str(lite_path(uri))
+    _users[key] = _users.get(key, 1) - 1
+    if _users[key] > 0:
+        return
+    del _users[key]
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:
+        return
+    server_manager_instance.release_server(key)

@@ -21,7 +21,7 @@ import re
 import stat
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -33,15 +33,16 @@ from ragloom.errors import SourceError
 from ragloom.formats import format_for_content_type, format_for_name, parse_document
 from ragloom.types import Document, LoadIssue
 
-__all__ = ["DEFAULT_LIMITS", "LoadLimits", "compile_glob", "load_sources"]
+__all__ = ["DEFAULT_LIMITS", "LoadLimits", "PathGlob", "load_sources"]
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "ragloom/0.1"
 Loaded = Document | LoadIssue
-GlobMatch = Callable[[str], bool]
 
-_ZIP_MEDIA_TYPES = frozenset({"application/zip", "application/x-zip-compressed", "application/x-zip"})
+_ZIP_MEDIA_TYPES = frozenset(
+    {"application/zip", "application/x-zip-compressed", "application/x-zip"}
+)
 _MAX_RATIO = 100  # uncompressed / compressed; plain text rarely passes 20
 _RATIO_MIN_BYTES = 1024**2  # small members may compress well without being bombs
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -66,10 +67,10 @@ def load_sources(
 ) -> Iterator[Document | LoadIssue]:
     """Yield documents, and issues for inputs that produced none; never raises for a bad input.
 
-    ``glob`` selects files inside directories and archives (see ``compile_glob``); a
+    ``glob`` selects files inside directories and archives (see ``PathGlob``); a
     file named directly, or a URL page, is always loaded.
     """
-    match = compile_glob(glob) if glob else None
+    match = PathGlob(glob) if glob else None
     for raw in sources:
         source = raw.strip()
         scheme = _URL_SCHEME.match(source)
@@ -81,28 +82,37 @@ def load_sources(
             yield from _load_path(source, match, limits)
 
 
-def compile_glob(pattern: str) -> GlobMatch:
-    """A matcher for '/'-separated relative paths, with gitignore-like semantics.
+class PathGlob:
+    """A glob for '/'-separated relative paths, with gitignore-like semantics.
 
     ``*``, ``?`` and ``[...]`` never cross ``/``; a ``**`` component matches zero or
     more directories (``**/*.md`` also matches ``a.md``; ``en/**`` matches everything
     under ``en/``).  A pattern without ``/`` matches the file name at any depth
     (``*.md``), like gitignore and ``find -name``.  Matching is case-sensitive.
     """
-    pattern = pattern.strip().removeprefix("./").lstrip("/")
-    if "/" not in pattern:
-        name_regex = re.compile(_translate_component(pattern.replace("**", "*")))
-        return lambda path: name_regex.fullmatch(path.rsplit("/", 1)[-1]) is not None
-    parts = pattern.split("/")
-    regex = ""
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        if part == "**":
-            regex += ".*" if last else "(?:[^/]+/)*"
-        else:
-            regex += _translate_component(part.replace("**", "*")) + ("" if last else "/")
-    compiled = re.compile(regex, re.DOTALL)
-    return lambda path: compiled.fullmatch(path) is not None
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        pattern = pattern.strip().removeprefix("./").lstrip("/")
+        self._name_only = "/" not in pattern
+        parts = pattern.split("/")
+        regex = ""
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if part == "**" and not self._name_only:
+                regex += ".*" if last else "(?:[^/]+/)*"
+            else:
+                regex += _translate_component(part.replace("**", "*")) + ("" if last else "/")
+        self._regex = re.compile(regex, re.DOTALL)
+
+    def __call__(self, path: str) -> bool:
+        """Whether ``path`` (relative, '/'-separated) is selected."""
+        if self._name_only:
+            path = path.rsplit("/", 1)[-1]
+        return self._regex.fullmatch(path) is not None
+
+    def __repr__(self) -> str:
+        return f"PathGlob({self.pattern!r})"
 
 
 def _translate_component(part: str) -> str:
@@ -115,10 +125,10 @@ def _translate_component(part: str) -> str:
             out.append("[^/]*")
         elif char == "?":
             out.append("[^/]")
-        elif char == "[" and (end := part.find("]", i + 1 if part[i : i + 1] in "!]" else i)) > 0:
+        elif char == "[" and (end := _class_end(part, i)) >= 0:
             body = part[i:end]
             negate = body.startswith("!")
-            body = re.sub(r"([\\^\]])", r"\\\1", body[1:] if negate else body)
+            body = re.sub(r"([\\^\]\[])", r"\\\1", body[1:] if negate else body)
             out.append(f"[{'^/' if negate else ''}{body}]")
             i = end + 1
         else:
@@ -126,10 +136,19 @@ def _translate_component(part: str) -> str:
     return "".join(out)
 
 
+def _class_end(part: str, start: int) -> int:
+    """Index of the ']' closing a '[' class whose body starts at ``start``, or -1."""
+    if part[start : start + 1] == "!":
+        start += 1
+    if part[start : start + 1] == "]":  # a leading ']' is a literal member
+        start += 1
+    return part.find("]", start)
+
+
 # --- local paths ----------------------------------------------------------------------
 
 
-def _load_path(raw: str, match: GlobMatch | None, limits: LoadLimits) -> Iterator[Loaded]:
+def _load_path(raw: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
     path = Path(raw).expanduser()
     try:
         path = path.resolve()
@@ -172,7 +191,7 @@ def _load_file(path: Path, info: os.stat_result, *, root: str, limits: LoadLimit
     return _parse(data, fmt, source=source, root=root, name=path.name)
 
 
-def _load_directory(root: Path, match: GlobMatch | None, limits: LoadLimits) -> Iterator[Loaded]:
+def _load_directory(root: Path, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
     """Every selected file under ``root``; zip archives found there are read whole."""
     root_source = str(root)
     selected = 0
@@ -190,7 +209,9 @@ def _load_directory(root: Path, match: GlobMatch | None, limits: LoadLimits) -> 
             yield LoadIssue(str(path), _os_reason(exc))
             continue
         if path.suffix.lower() == ".zip" and stat.S_ISREG(info.st_mode):
-            yield from _load_zip(path, prefix=str(path), root=root_source, match=None, limits=limits)
+            yield from _load_zip(
+                path, prefix=str(path), root=root_source, match=None, limits=limits
+            )
         else:
             yield _load_file(path, info, root=root_source, limits=limits)
     if not selected:
@@ -231,109 +252,6 @@ def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
         stack.extend(reversed(subdirs))
 
 
-# --- zip archives ---------------------------------------------------------------------
-
-
-def _load_zip(
-    file: Path | IO[bytes],
-    *,
-    prefix: str,
-    root: str,
-    match: GlobMatch | None,
-    limits: LoadLimits,
-    hint: str = "",
-) -> Iterator[Loaded]:
-    """Open an archive (a path or a file object) and yield its selected members."""
-    try:
-        archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        yield LoadIssue(prefix, f"not a readable zip archive: {exc}{hint}")
-        return
-    with archive:
-        yield from _zip_members(archive, prefix=prefix, root=root, match=match, limits=limits)
-
-
-def _zip_members(
-    archive: zipfile.ZipFile,
-    *,
-    prefix: str,
-    root: str,
-    match: GlobMatch | None,
-    limits: LoadLimits,
-) -> Iterator[Loaded]:
-    """Check every selected member against the limits first, then read them one by one."""
-    plan: list[tuple[zipfile.ZipInfo, str | LoadIssue]] = []
-    declared_total = 0
-    for info in sorted(archive.infolist(), key=lambda i: i.filename):
-        name = info.filename
-        if info.is_dir() or _hidden_member(name) or (match is not None and not match(name)):
-            continue
-        checked = _check_member(info, f"{prefix}::{name}", limits)
-        plan.append((info, checked))
-        if isinstance(checked, str):
-            declared_total += info.file_size
-    if not plan:
-        yield LoadIssue(prefix, _nothing_selected("archive", match))
-        return
-    if declared_total > limits.max_archive_bytes:
-        reason = _too_large(declared_total, limits.max_archive_bytes, "max_archive_bytes")
-        yield LoadIssue(prefix, f"archive refused: {reason} uncompressed (a zip bomb?)")
-        return
-    read_total = 0
-    for info, checked in plan:
-        if isinstance(checked, LoadIssue):
-            yield checked
-            continue
-        source = f"{prefix}::{info.filename}"
-        try:
-            with archive.open(info) as fh:
-                data = fh.read(limits.max_file_bytes + 1)
-        except NotImplementedError as exc:
-            yield LoadIssue(source, f"unsupported compression ({exc}); re-create it with deflate")
-            continue
-        except Exception as exc:  # zipfile raises many types on damaged data
-            yield LoadIssue(source, f"corrupt archive member: {exc or type(exc).__name__}")
-            continue
-        if len(data) > limits.max_file_bytes:  # the size header lied
-            yield LoadIssue(source, _too_large(len(data), limits.max_file_bytes, "max_file_bytes"))
-            continue
-        read_total += len(data)
-        if read_total > limits.max_archive_bytes:
-            reason = _too_large(read_total, limits.max_archive_bytes, "max_archive_bytes")
-            yield LoadIssue(prefix, f"archive stopped: {reason} uncompressed (a zip bomb?)")
-            return
-        name = PurePosixPath(info.filename.replace("\\", "/")).name
-        yield _parse(data, checked, source=source, root=root, name=name)
-
-
-def _check_member(info: zipfile.ZipInfo, source: str, limits: LoadLimits) -> str | LoadIssue:
-    """The member's format if it may be read, else the issue that refuses or skips it."""
-    name = info.filename.replace("\\", "/")
-    if name.startswith("/") or re.match(r"[A-Za-z]:", name) or ".." in name.split("/"):
-        return LoadIssue(source, "unsafe path in archive (absolute or with '..'); refused")
-    if name.lower().endswith(".zip"):
-        return LoadIssue(source, "nested archive; skipped (extract it and pass it itself)", True)
-    fmt = format_for_name(name)
-    if fmt is None:
-        return _not_a_document(source, name)
-    if info.flag_bits & 0x1:
-        return LoadIssue(source, "encrypted archive member: it needs a password; refused")
-    if info.file_size > limits.max_file_bytes:
-        return LoadIssue(source, _too_large(info.file_size, limits.max_file_bytes, "max_file_bytes"))
-    ratio = info.file_size / max(info.compress_size, 1)
-    if info.file_size > _RATIO_MIN_BYTES and ratio > _MAX_RATIO:
-        return LoadIssue(
-            source, f"suspicious compression ratio {ratio:.0f}:1 (a zip bomb?); refused"
-        )
-    return fmt
-
-
-def _hidden_member(name: str) -> bool:
-    """Dot-files, dot-directories and macOS resource forks are not documents."""
-    parts = name.replace("\\", "/").split("/")
-    return parts[0] == "__MACOSX" or any(p.startswith(".") and p not in (".", "..") for p in parts)
-
-
 # --- URLs -----------------------------------------------------------------------------
 
 
@@ -348,7 +266,7 @@ class _Download:
     body: IO[bytes]
 
 
-def _load_url(url: str, match: GlobMatch | None, limits: LoadLimits) -> Iterator[Loaded]:
+def _load_url(url: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
     """A page (by Content-Type, then extension) or a zip archive (read like a local one)."""
     try:
         download = _download(url, limits)
@@ -366,7 +284,9 @@ def _load_url(url: str, match: GlobMatch | None, limits: LoadLimits) -> Iterator
         name = PurePosixPath(unquote(split.path)).name or split.hostname or url
         fmt = format_for_content_type(download.media_type, name)
         if fmt is None:
-            yield LoadIssue(url, f"not a document ({download.media_type or 'no type'}); skipped", True)
+            yield LoadIssue(
+                url, f"not a document ({download.media_type or 'no type'}); skipped", True
+            )
             return
         data = download.body.read()
         yield _parse(data, fmt, source=url, root=url, name=name, charset=download.charset)
@@ -405,8 +325,11 @@ def _download(url: str, limits: LoadLimits) -> _Download:
             for chunk in response.iter_bytes():
                 received += len(chunk)
                 if received > limit:
-                    raise SourceError(url, f"download aborted: larger than {limit} bytes ({limit_name})")
+                    raise SourceError(
+                        url, f"download aborted: larger than {limit} bytes ({limit_name})"
+                    )
                 body.write(chunk)
+            charset = response.charset_encoding
     except SourceError:
         body.close()
         raise
@@ -414,7 +337,7 @@ def _download(url: str, limits: LoadLimits) -> _Download:
         body.close()
         raise SourceError(url, _http_reason(exc, limits)) from None
     body.seek(0)
-    return _Download(final_url, media_type, response.charset_encoding, is_zip, body)
+    return _Download(final_url, media_type, charset, is_zip, body)
 
 
 def _http_reason(exc: Exception, limits: LoadLimits) -> str:
@@ -437,36 +360,13 @@ def _http_reason(exc: Exception, limits: LoadLimits) -> str:
 # --- shared ---------------------------------------------------------------------------
 
 
-def _parse(
-    data: bytes, fmt: str, *, source: str, root: str, name: str, charset: str | None = None
-) -> Loaded:
-    """Parse bytes into a Document, or the LoadIssue saying why that failed."""
-    try:
-        return parse_document(data, fmt, source=source, root=root, name=name, charset=charset)
-    except SourceError as exc:
-        return LoadIssue(source, exc.reason)
-    except Exception as exc:  # a parser bug on one odd file must not stop the ingest
-        logger.debug("unexpected error parsing %s", source, exc_info=True)
-        return LoadIssue(
-            source,
-            f"could not be parsed ({type(exc).__name__}: {exc}); please report this ragloom bug",
-        )
-
-
-def _not_a_document(source: str, name: str) -> LoadIssue:
-    suffix = PurePosixPath(name).suffix.lower()
-    what = suffix if suffix else "no file extension"
-    return LoadIssue(source, f"not a document ({what}); skipped", skipped=True)
-
-
-def _too_large(size: int, limit: int, setting: str) -> str:
-    return f"too large: {size} bytes, over the limit of {limit} ({setting})"
-
-
-def _nothing_selected(kind: str, match: GlobMatch | None) -> str:
+def _nothing_selected(kind: str, match: PathGlob | None) -> str:
     if match is None:
         return f"empty {kind}: no files to index"
-    return f"no files in this {kind} match the glob; check the pattern (paths are relative to it)"
+    return (
+        f"no files in this {kind} match the glob {match.pattern!r}; "
+        f"check the pattern (it is matched against paths relative to the {kind})"
+    )
 
 
 def _os_reason(exc: OSError) -> str:

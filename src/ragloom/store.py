@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from ragloom.errors import CollectionMismatchError, StoreError
-from ragloom.lite import is_lite_uri, lite_path, raise_if_locked
+from ragloom import lite
 from ragloom.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -105,17 +105,17 @@ class MilvusStore:
         return self._client
 
     def _connect(self) -> Any:
-        if is_lite_uri(self.uri):
-            raise_if_locked(self.uri)
+        if self.is_lite:
+            lite.raise_if_locked(self.uri)
         from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
 
-        uri = str(lite_path(self.uri)) if is_lite_uri(self.uri) else self.uri
+        uri = str(lite.lite_path(self.uri)) if self.is_lite else self.uri
         try:
-            return MilvusClient(uri=uri, token=self._token or "", timeout=self._timeout)
+            client = MilvusClient(uri=uri, token=self._token or "", timeout=self._timeout)
         except MilvusException as exc:
-            if is_lite_uri(self.uri):
-                raise_if_locked(self.uri)  # lost a race with another process
+            if self.is_lite:
+                lite.raise_if_locked(self.uri)  # lost a race with another process
                 raise StoreError(
                     f"cannot open the Milvus Lite file {self.uri}: {exc.message}"
                 ) from None
@@ -124,11 +124,14 @@ class MilvusStore:
                 " running and the address and --token are right, or use a local Milvus Lite"
                 " file: --uri ./ragloom.db"
             ) from None
+        if self.is_lite:
+            lite.opened(self.uri)
+        return client
 
     @property
     def is_lite(self) -> bool:
         """True when the store is a local Milvus Lite file."""
-        return is_lite_uri(self.uri)
+        return lite.is_lite_uri(self.uri)
 
     def supports_bm25(self) -> bool:
         """BM25 full-text search: Milvus Lite, or a Milvus server >= 2.5."""
@@ -144,6 +147,8 @@ class MilvusStore:
             self._client.close()
             self._client = None
             self._loaded = False
+            if self.is_lite:
+                lite.closed(self.uri)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a MilvusClient call, turning its exceptions into ``StoreError``."""
@@ -164,7 +169,9 @@ class MilvusStore:
         """What the collection was built with, or None when it does not exist."""
         if self._info is None and self._call(self.client.has_collection, self.collection):
             desc = self._call(self.client.describe_collection, self.collection)
-            info = CollectionInfo.from_description(desc.get("description", ""))
+            # Milvus Lite keeps properties but not the description; old servers the reverse.
+            record = (desc.get("properties") or {}).get("ragloom") or desc.get("description", "")
+            info = CollectionInfo.from_description(record)
             if info is None:
                 raise CollectionMismatchError(
                     f"collection '{self.collection}' at {self.uri} was not made by ragloom:"
@@ -222,9 +229,8 @@ class MilvusStore:
         )  # fmt: skip
         if info.bm25:
             schema.add_field(
-                "lexical", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True,
-                analyzer_params={"type": "english"},
-            )  # fmt: skip
+                "lexical", DataType.VARCHAR, max_length=MAX_VARCHAR, enable_analyzer=True
+            )
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
             schema.add_function(
                 Function(
@@ -239,6 +245,7 @@ class MilvusStore:
             schema=schema,
             index_params=index,
             consistency_level="Strong",
+            properties={"ragloom": info.to_json()},
         )
         self._info = info
         self._loaded = False

@@ -1,0 +1,128 @@
+"""Zip archives -> Documents, member by member, in memory.
+
+Nothing is ever extracted to disk, so a member named ``../x`` or ``/etc/x`` cannot
+write anywhere; such members are refused all the same, since their names would
+make misleading identities.  Zip bombs are refused before reading (declared sizes
+against the limits, and the compression ratio of big members) and while reading
+(every member is read with a bounded read, so a lying size header cannot exhaust
+memory; zipfile's CRC check then reports the member as corrupt).
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Callable, Generator
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from ragloom.formats import format_for_name, not_a_document, parse_or_issue
+from ragloom.types import Document, LoadIssue
+
+MAX_RATIO = 100  # uncompressed / compressed; prose rarely passes 20
+RATIO_MIN_BYTES = 1024**2  # small members may compress well without being bombs
+
+
+def read_zip(
+    file: Path | IO[bytes],
+    *,
+    prefix: str,
+    root: str,
+    match: Callable[[str], bool] | None,
+    max_file_bytes: int,
+    max_archive_bytes: int,
+    hint: str = "",
+) -> Generator[Document | LoadIssue, None, bool]:
+    """Yield the selected members of an archive (a path or a seekable file object).
+
+    Member identities are ``f"{prefix}::{member}"``.  ``match`` selects members by
+    their path inside the archive.  Returns False only if the archive was read and
+    no member was selected, so the caller can say its glob matched nothing.
+    """
+    try:
+        archive = zipfile.ZipFile(file)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        yield LoadIssue(prefix, f"not a readable zip archive: {exc}{hint}")
+        return True
+    with archive:
+        plan: list[tuple[zipfile.ZipInfo, str | LoadIssue]] = []
+        declared_total = 0
+        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            name = info.filename
+            if info.is_dir() or is_hidden_member(name) or (match is not None and not match(name)):
+                continue
+            checked = _check_member(info, f"{prefix}::{name}", max_file_bytes)
+            plan.append((info, checked))
+            if isinstance(checked, str):
+                declared_total += info.file_size
+        if not plan:
+            return False
+        if declared_total > max_archive_bytes:
+            reason = too_large(declared_total, max_archive_bytes, "max_archive_bytes")
+            yield LoadIssue(prefix, f"archive refused: {reason} uncompressed (a zip bomb?)")
+            return True
+        read_total = 0
+        for info, checked in plan:
+            if isinstance(checked, LoadIssue):
+                yield checked
+                continue
+            source = f"{prefix}::{info.filename}"
+            data = _read_member(archive, info, source, max_file_bytes)
+            if isinstance(data, LoadIssue):
+                yield data
+                continue
+            read_total += len(data)
+            if read_total > max_archive_bytes:
+                reason = too_large(read_total, max_archive_bytes, "max_archive_bytes")
+                yield LoadIssue(prefix, f"archive stopped: {reason} uncompressed (a zip bomb?)")
+                return True
+            name = PurePosixPath(info.filename.replace("\\", "/")).name
+            yield parse_or_issue(data, checked, source=source, root=root, name=name)
+    return True
+
+
+def _check_member(info: zipfile.ZipInfo, source: str, max_file_bytes: int) -> str | LoadIssue:
+    """The member's format if it may be read, else the issue that refuses or skips it."""
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or re.match(r"[A-Za-z]:", name) or ".." in name.split("/"):
+        return LoadIssue(source, "unsafe path in archive (absolute or with '..'); refused")
+    if name.lower().endswith(".zip"):
+        return LoadIssue(source, "nested archive; skipped (extract it and pass it itself)", True)
+    fmt = format_for_name(name)
+    if fmt is None:
+        return not_a_document(source, name)
+    if info.flag_bits & 0x1:
+        return LoadIssue(source, "encrypted archive member: it needs a password; refused")
+    if info.file_size > max_file_bytes:
+        return LoadIssue(source, too_large(info.file_size, max_file_bytes, "max_file_bytes"))
+    ratio = info.file_size / max(info.compress_size, 1)
+    if info.file_size > RATIO_MIN_BYTES and ratio > MAX_RATIO:
+        return LoadIssue(source, f"suspicious compression ratio {ratio:.0f}:1 (a zip bomb?); refused")
+    return fmt
+
+
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, max_file_bytes: int
+) -> bytes | LoadIssue:
+    """A member's bytes, read with a bounded read, or the issue saying why not."""
+    try:
+        with archive.open(info) as fh:
+            data = fh.read(max_file_bytes + 1)
+    except NotImplementedError as exc:
+        return LoadIssue(source, f"unsupported compression ({exc}); re-create it with deflate")
+    except Exception as exc:  # zipfile raises many exception types on damaged data
+        return LoadIssue(source, f"corrupt archive member: {exc or type(exc).__name__}")
+    if len(data) > max_file_bytes:  # the size header lied
+        return LoadIssue(source, too_large(len(data), max_file_bytes, "max_file_bytes"))
+    return data
+
+
+def is_hidden_member(name: str) -> bool:
+    """Dot-files, dot-directories and macOS resource forks are not documents."""
+    parts = name.replace("\\", "/").split("/")
+    return parts[0] == "__MACOSX" or any(p.startswith(".") and p not in (".", "..") for p in parts)
+
+
+def too_large(size: int, limit: int, setting: str) -> str:
+    """The reason for refusing something bigger than a LoadLimits setting."""
+    return f"too large: {size} bytes, over the limit of {limit} ({setting})"

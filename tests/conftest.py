@@ -1,0 +1,44 @@
+"""Shared fixtures: the real Milvus server (one per session), shared data, no network."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CORPUS = SHARED / "corpus"
+FAQ_DIR = CORPUS / "milvus_faq_2.4"
+DOCS_ZIP = CORPUS / "milvus_docs_2.4.x_en.zip"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests may reach loopback only: any other connection is a test bug."""
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else None
+        if isinstance(host, str) and host not in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+            raise OSError(f"test tried to reach {host}: tests must not use the network")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Milvus standalone server (PyPI package 'milvus'), started once per session."""
+    from tests.milvus_server import start_milvus_server
+
+    handle = start_milvus_server(tmp_path_factory.mktemp("milvus-server"))
+    try:
+        yield handle.uri
+    finally:
+        handle.stop()
