@@ -19,16 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-# template keys of milvus.MilvusServerConfig that are listen ports
-_PORT_KEYS = (
-    "etcd_port", "root_coord_port", "proxy_port", "proxy_internal_port", "query_coord_port",
-    "query_node_port", "index_coord_port", "index_node_port", "data_coord_port", "data_node_port",
-)
 # components whose advertised address is pinned to loopback (Milvus 2.3 still
-# binds its gRPC listeners on all interfaces; this is not configurable)
-_COMPONENTS = (
-    "rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode",
-)
+# binds its gRPC listeners on all interfaces; that is not configurable)
+_NODES = ("rootCoord", "proxy", "queryCoord", "queryNode", "indexNode", "dataCoord", "dataNode")
 
 
 def is_available() -> bool:
@@ -77,7 +70,9 @@ class MilvusServerHandle:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()
@@ -112,15 +107,15 @@ def start_milvus_server(base_dir: Path, timeout: float = 180.0) -> MilvusServerH
     import milvus  # fails loudly if the dev extra is not installed
 
     data_dir = (Path(base_dir) / "milvus").resolve()
-    free = _free_ports(len(_PORT_KEYS) + 2)
-    ports = dict(zip(_PORT_KEYS, free, strict=False))
+    config = milvus.MilvusServerConfig(data_dir=str(data_dir))
+    # every "<name>_port" template key (etcd client, proxy, coordinators, nodes)
+    keys = [key for key in config.configurable_items if key.endswith("_port")]
+    free = _free_ports(len(keys) + 2)
+    ports = dict(zip(keys, free[:-2], strict=True))
+    config.update(**ports)
     ports["etcd_peer_port"], ports["metrics_port"] = free[-2], free[-1]
-
-    config = milvus.MilvusServerConfig(
-        data_dir=str(data_dir), **{k: ports[k] for k in _PORT_KEYS}
-    )
-    for component in _COMPONENTS:
-        config.set(f"{component}.ip", "127.0.0.1")
+    for node in _NODES:
+        config.set(f"{node}.ip", "127.0.0.1")
     config.resolve()  # writes data_dir/configs/milvus.yaml
     milvus._initialize_data_files(str(data_dir))  # unpacks data_dir/bin/milvus + libs
 
@@ -143,11 +138,18 @@ def start_milvus_server(base_dir: Path, timeout: float = 180.0) -> MilvusServerH
         LD_LIBRARY_PATH=os.pathsep.join(filter(None, [str(bin_dir), env.get("LD_LIBRARY_PATH")])),
     )
     logs = data_dir / "logs"
-    with (logs / "milvus-stdout.log").open("wb") as out, \
-            (logs / "milvus-stderr.log").open("wb") as err:
+    with (
+        (logs / "milvus-stdout.log").open("wb") as out,
+        (logs / "milvus-stderr.log").open("wb") as err,
+    ):
         process = subprocess.Popen(
-            [str(bin_dir / "milvus"), "run", "standalone"], cwd=data_dir, env=env,
-            stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True,
+            [str(bin_dir / "milvus"), "run", "standalone"],
+            cwd=data_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
         )
     handle = MilvusServerHandle(process, ports["proxy_port"], data_dir, ports)
     try:

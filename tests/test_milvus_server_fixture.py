@@ -36,12 +36,17 @@ def test_collection_round_trip(milvus_server: str) -> None:
     ]
     assert client.insert("fixture_check", rows)["insert_count"] == 2
     got = client.query(
-        "fixture_check", filter='source == "x"', output_fields=["id", "source"],
+        "fixture_check",
+        filter='source == "x"',
+        output_fields=["id", "source"],
         consistency_level="Strong",
     )
     assert [r["id"] for r in got] == ["a"]
     hits = client.search(
-        "fixture_check", data=[[0.0, 1.0, 0.0, 0.0]], limit=1, output_fields=["source"],
+        "fixture_check",
+        data=[[0.0, 1.0, 0.0, 0.0]],
+        limit=1,
+        output_fields=["source"],
         consistency_level="Strong",
     )
     assert hits[0][0]["id"] == "b"
@@ -56,12 +61,11 @@ def test_a_second_server_runs_beside_it_and_stop_frees_its_port(
 ) -> None:
     from pymilvus import MilvusClient
 
-    handle = start_milvus_server(tmp_path)
-    assert handle.uri != milvus_server
-    client = MilvusClient(uri=handle.uri, timeout=30)
-    assert client.list_collections() == []
-    client.close()
-    handle.stop()
+    with start_milvus_server(tmp_path) as handle:  # __exit__ calls stop()
+        assert handle.uri != milvus_server
+        client = MilvusClient(uri=handle.uri, timeout=30)
+        assert client.list_collections() == []
+        client.close()
     assert handle.process.poll() is not None
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", handle.port))  # would raise EADDRINUSE if still held

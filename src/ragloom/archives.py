@@ -97,7 +97,9 @@ def _check_member(info: zipfile.ZipInfo, source: str, max_file_bytes: int) -> st
         return LoadIssue(source, too_large(info.file_size, max_file_bytes, "max_file_bytes"))
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > RATIO_MIN_BYTES and ratio > MAX_RATIO:
-        return LoadIssue(source, f"suspicious compression ratio {ratio:.0f}:1 (a zip bomb?); refused")
+        return LoadIssue(
+            source, f"suspicious compression ratio {ratio:.0f}:1 (a zip bomb?); refused"
+        )
     return fmt
 
 

@@ -15,12 +15,10 @@ read, so neither ``../`` names nor a lying size header can do harm.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import stat
 import tempfile
-import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -29,13 +27,17 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from ragloom.archives import read_zip, too_large
 from ragloom.errors import SourceError
-from ragloom.formats import format_for_content_type, format_for_name, parse_document
+from ragloom.formats import (
+    format_for_content_type,
+    format_for_name,
+    not_a_document,
+    parse_or_issue,
+)
 from ragloom.types import Document, LoadIssue
 
 __all__ = ["DEFAULT_LIMITS", "LoadLimits", "PathGlob", "load_sources"]
-
-logger = logging.getLogger(__name__)
 
 USER_AGENT = "ragloom/0.1"
 Loaded = Document | LoadIssue
@@ -43,8 +45,6 @@ Loaded = Document | LoadIssue
 _ZIP_MEDIA_TYPES = frozenset(
     {"application/zip", "application/x-zip-compressed", "application/x-zip"}
 )
-_MAX_RATIO = 100  # uncompressed / compressed; plain text rarely passes 20
-_RATIO_MIN_BYTES = 1024**2  # small members may compress well without being bombs
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -178,17 +178,17 @@ def _load_file(path: Path, info: os.stat_result, *, root: str, limits: LoadLimit
     if not stat.S_ISREG(info.st_mode):
         return LoadIssue(source, "not a regular file (a device, pipe or socket); skipped", True)
     if fmt is None:
-        return _not_a_document(source, path.name)
+        return not_a_document(source, path.name)
     if info.st_size > limits.max_file_bytes:
-        return LoadIssue(source, _too_large(info.st_size, limits.max_file_bytes, "max_file_bytes"))
+        return LoadIssue(source, too_large(info.st_size, limits.max_file_bytes, "max_file_bytes"))
     try:
         with path.open("rb") as fh:
             data = fh.read(limits.max_file_bytes + 1)
     except OSError as exc:
         return LoadIssue(source, _os_reason(exc))
     if len(data) > limits.max_file_bytes:  # it grew since stat()
-        return LoadIssue(source, _too_large(len(data), limits.max_file_bytes, "max_file_bytes"))
-    return _parse(data, fmt, source=source, root=root, name=path.name)
+        return LoadIssue(source, too_large(len(data), limits.max_file_bytes, "max_file_bytes"))
+    return parse_or_issue(data, fmt, source=source, root=root, name=path.name)
 
 
 def _load_directory(root: Path, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
@@ -252,92 +252,106 @@ def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
         stack.extend(reversed(subdirs))
 
 
+def _load_zip(
+    file: Path | IO[bytes],
+    *,
+    prefix: str,
+    root: str,
+    match: PathGlob | None,
+    limits: LoadLimits,
+    hint: str = "",
+) -> Iterator[Loaded]:
+    """An archive's selected members (see ``ragloom.archives``)."""
+    selected = yield from read_zip(
+        file,
+        prefix=prefix,
+        root=root,
+        match=match,
+        max_file_bytes=limits.max_file_bytes,
+        max_archive_bytes=limits.max_archive_bytes,
+        hint=hint,
+    )
+    if not selected:
+        yield LoadIssue(prefix, _nothing_selected("archive", match))
+
+
 # --- URLs -----------------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Download:
-    """A finished download: the body in a temporary file, and how to read it."""
+    """What a finished download is, to decide how to read its body."""
 
     final_url: str
     media_type: str
     charset: str | None
     is_zip: bool
-    body: IO[bytes]
 
 
 def _load_url(url: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
     """A page (by Content-Type, then extension) or a zip archive (read like a local one)."""
-    try:
-        download = _download(url, limits)
-    except SourceError as exc:
-        yield LoadIssue(url, exc.reason)
-        return
-    with download.body:
+    with tempfile.TemporaryFile() as body:
+        try:
+            download = _download(url, limits, body)
+        except SourceError as exc:
+            yield LoadIssue(url, exc.reason)
+            return
+        body.seek(0)
         if download.is_zip:
             hint = f" (the server sent {download.media_type})" if download.media_type else ""
-            yield from _load_zip(
-                download.body, prefix=url, root=url, match=match, limits=limits, hint=hint
-            )
+            yield from _load_zip(body, prefix=url, root=url, match=match, limits=limits, hint=hint)
             return
         split = urlsplit(download.final_url)
         name = PurePosixPath(unquote(split.path)).name or split.hostname or url
         fmt = format_for_content_type(download.media_type, name)
         if fmt is None:
-            yield LoadIssue(
-                url, f"not a document ({download.media_type or 'no type'}); skipped", True
-            )
+            kind = download.media_type or "no Content-Type"
+            yield LoadIssue(url, f"not a document ({kind}); skipped", skipped=True)
             return
-        data = download.body.read()
-        yield _parse(data, fmt, source=url, root=url, name=name, charset=download.charset)
+        data = body.read()
+    yield parse_or_issue(data, fmt, source=url, root=url, name=name, charset=download.charset)
 
 
-def _download(url: str, limits: LoadLimits) -> _Download:
-    """Stream ``url`` into a temporary file, aborting once it passes its size limit."""
+def _download(url: str, limits: LoadLimits, sink: IO[bytes]) -> _Download:
+    """Stream ``url`` into ``sink``, aborting once it passes its size limit.
+
+    Raises SourceError for HTTP errors, transport failures and oversize bodies.
+    Pages are limited by the smaller of max_download_bytes and max_file_bytes;
+    archives by max_download_bytes (their members are checked when read).
+    """
     timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
-    body = tempfile.TemporaryFile()
+    headers = {"User-Agent": USER_AGENT}
     try:
         with (
-            httpx.Client(
-                timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
-            ) as client,
+            httpx.Client(timeout=timeout, follow_redirects=True, headers=headers) as client,
             client.stream("GET", url) as response,
         ):
             if not response.is_success:
-                phrase = response.reason_phrase or httpx.codes.get_reason_phrase(
-                    response.status_code
-                )
-                raise SourceError(url, f"HTTP {response.status_code} {phrase}".rstrip())
-            content_type = response.headers.get("content-type", "")
-            media_type = content_type.split(";")[0].strip().lower()
+                code = response.status_code
+                phrase = response.reason_phrase or httpx.codes.get_reason_phrase(code)
+                raise SourceError(url, f"HTTP {code} {phrase}".rstrip())
+            media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             final_url = str(response.url)
             is_zip = media_type in _ZIP_MEDIA_TYPES or any(
                 urlsplit(u).path.lower().endswith(".zip") for u in (url, final_url)
             )
-            limit, limit_name = limits.max_download_bytes, "max_download_bytes"
+            limit, setting = limits.max_download_bytes, "max_download_bytes"
             if not is_zip and limits.max_file_bytes < limit:
-                limit, limit_name = limits.max_file_bytes, "max_file_bytes"
+                limit, setting = limits.max_file_bytes, "max_file_bytes"
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
-                reason = _too_large(int(declared), limit, limit_name)
-                raise SourceError(url, f"download refused: {reason}")
+                raise SourceError(
+                    url, f"download refused: {too_large(int(declared), limit, setting)}"
+                )
             received = 0
             for chunk in response.iter_bytes():
                 received += len(chunk)
                 if received > limit:
-                    raise SourceError(
-                        url, f"download aborted: larger than {limit} bytes ({limit_name})"
-                    )
-                body.write(chunk)
-            charset = response.charset_encoding
-    except SourceError:
-        body.close()
-        raise
+                    raise SourceError(url, f"download aborted: over {limit} bytes ({setting})")
+                sink.write(chunk)
+            return _Download(final_url, media_type, response.charset_encoding, is_zip)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        body.close()
         raise SourceError(url, _http_reason(exc, limits)) from None
-    body.seek(0)
-    return _Download(final_url, media_type, charset, is_zip, body)
 
 
 def _http_reason(exc: Exception, limits: LoadLimits) -> str:
@@ -361,6 +375,7 @@ def _http_reason(exc: Exception, limits: LoadLimits) -> str:
 
 
 def _nothing_selected(kind: str, match: PathGlob | None) -> str:
+    """The issue for a directory or archive that gave nothing to read."""
     if match is None:
         return f"empty {kind}: no files to index"
     return (

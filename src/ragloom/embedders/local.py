@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -107,25 +107,8 @@ class LocalEmbedder:
 
     @cached_property
     def _model(self) -> Any:
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError:
-            raise MissingDependencyError(
-                "sentence-transformers", "local", "The local embedder"
-            ) from None
-        # A model on disk has all its files: never let a missing optional one go to the Hub.
-        on_disk = self._path is not None
-        source = str(self._path) if on_disk else self.model_name
-        try:
-            return SentenceTransformer(source, device=self.device, local_files_only=on_disk)
-        except (OSError, ValueError) as exc:
-            raise EmbedderError(
-                f"could not load the embedding model '{self.model_name}': its weights are not"
-                " on this machine and could not be fetched from the Hugging Face Hub"
-                f" ({str(exc).splitlines()[0]}). Connect to the network once to download it,"
-                " copy it into the Hugging Face cache, pass a local model folder, or use the"
-                f" bundled default (--embedder local, {BUNDLED_MODEL})."
-            ) from None
+        source = str(self._path) if self._path is not None else self.model_name
+        return _load_model(source, self.device, self._path is not None, self.model_name)
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first query."""
@@ -144,3 +127,25 @@ class LocalEmbedder:
         )
         result: list[list[float]] = vectors.tolist()
         return result
+
+
+@lru_cache(maxsize=4)
+def _load_model(source: str, device: str, on_disk: bool, name: str) -> Any:
+    """Load a model once per process (a server or test suite opens many RAGs)."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise MissingDependencyError(
+            "sentence-transformers", "local", "The local embedder"
+        ) from None
+    # A model on disk has all its files: never let a missing optional one go to the Hub.
+    try:
+        return SentenceTransformer(source, device=device, local_files_only=on_disk)
+    except (OSError, ValueError) as exc:
+        raise EmbedderError(
+            f"could not load the embedding model '{name}': its weights are not"
+            " on this machine and could not be fetched from the Hugging Face Hub"
+            f" ({str(exc).splitlines()[0]}). Connect to the network once to download it,"
+            " copy it into the Hugging Face cache, pass a local model folder, or use the"
+            f" bundled default (--embedder local, {BUNDLED_MODEL})."
+        ) from None
