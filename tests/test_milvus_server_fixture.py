@@ -26,7 +26,9 @@ def test_collection_round_trip(milvus_server: str) -> None:
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=4)
     schema.add_field("source", DataType.VARCHAR, max_length=256)
     index = client.prepare_index_params()
-    index.add_index("vector", index_type="HNSW", metric_type="IP", params={"M": 8})
+    index.add_index(
+        "vector", index_type="HNSW", metric_type="IP", params={"M": 8, "efConstruction": 64}
+    )
     client.create_collection("fixture_check", schema=schema, index_params=index)
     client.load_collection("fixture_check")
 
@@ -67,5 +69,8 @@ def test_a_second_server_runs_beside_it_and_stop_frees_its_port(
         assert client.list_collections() == []
         client.close()
     assert handle.process.poll() is not None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", handle.port))  # would raise EADDRINUSE if still held
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", handle.port), timeout=5).close()
+    with socket.socket() as sock:  # REUSEADDR: old client connections may sit in TIME_WAIT
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", handle.port))  # EADDRINUSE if a listener were left

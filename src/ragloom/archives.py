@@ -42,7 +42,7 @@ def read_zip(
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        yield LoadIssue(prefix, f"not a readable zip archive: {exc}{hint}")
+        yield LoadIssue(prefix, f"not a readable zip archive: {exc}{hint}", root=root)
         return True
     with archive:
         plan: list[tuple[zipfile.ZipInfo, str | LoadIssue]] = []
@@ -51,7 +51,7 @@ def read_zip(
             name = info.filename
             if info.is_dir() or is_hidden_member(name) or (match is not None and not match(name)):
                 continue
-            checked = _check_member(info, f"{prefix}::{name}", max_file_bytes)
+            checked = _check_member(info, f"{prefix}::{name}", root, max_file_bytes)
             plan.append((info, checked))
             if isinstance(checked, str):
                 declared_total += info.file_size
@@ -59,7 +59,9 @@ def read_zip(
             return False
         if declared_total > max_archive_bytes:
             reason = too_large(declared_total, max_archive_bytes, "max_archive_bytes")
-            yield LoadIssue(prefix, f"archive refused: {reason} uncompressed (a zip bomb?)")
+            yield LoadIssue(
+                prefix, f"archive refused: {reason} uncompressed (a zip bomb?)", root=root
+            )
             return True
         read_total = 0
         for info, checked in plan:
@@ -67,55 +69,67 @@ def read_zip(
                 yield checked
                 continue
             source = f"{prefix}::{info.filename}"
-            data = _read_member(archive, info, source, max_file_bytes)
+            data = _read_member(archive, info, source, root, max_file_bytes)
             if isinstance(data, LoadIssue):
                 yield data
                 continue
             read_total += len(data)
             if read_total > max_archive_bytes:
                 reason = too_large(read_total, max_archive_bytes, "max_archive_bytes")
-                yield LoadIssue(prefix, f"archive stopped: {reason} uncompressed (a zip bomb?)")
+                yield LoadIssue(
+                    prefix, f"archive stopped: {reason} uncompressed (a zip bomb?)", root=root
+                )
                 return True
             name = PurePosixPath(info.filename.replace("\\", "/")).name
             yield parse_or_issue(data, checked, source=source, root=root, name=name)
     return True
 
 
-def _check_member(info: zipfile.ZipInfo, source: str, max_file_bytes: int) -> str | LoadIssue:
+def _check_member(
+    info: zipfile.ZipInfo, source: str, root: str, max_file_bytes: int
+) -> str | LoadIssue:
     """The member's format if it may be read, else the issue that refuses or skips it."""
     name = info.filename.replace("\\", "/")
     if name.startswith("/") or re.match(r"[A-Za-z]:", name) or ".." in name.split("/"):
-        return LoadIssue(source, "unsafe path in archive (absolute or with '..'); refused")
+        return LoadIssue(
+            source, "unsafe path in archive (absolute or with '..'); refused", root=root
+        )
     if name.lower().endswith(".zip"):
-        return LoadIssue(source, "nested archive; skipped (extract it and pass it itself)", True)
+        reason = "nested archive; skipped (extract it and pass it as a source itself)"
+        return LoadIssue(source, reason, skipped=True, root=root)
     fmt = format_for_name(name)
     if fmt is None:
-        return not_a_document(source, name)
+        return not_a_document(source, name, root)
     if info.flag_bits & 0x1:
-        return LoadIssue(source, "encrypted archive member: it needs a password; refused")
+        return LoadIssue(
+            source, "encrypted archive member: it needs a password; refused", root=root
+        )
     if info.file_size > max_file_bytes:
-        return LoadIssue(source, too_large(info.file_size, max_file_bytes, "max_file_bytes"))
+        return LoadIssue(
+            source, too_large(info.file_size, max_file_bytes, "max_file_bytes"), root=root
+        )
     ratio = info.file_size / max(info.compress_size, 1)
     if info.file_size > RATIO_MIN_BYTES and ratio > MAX_RATIO:
-        return LoadIssue(
-            source, f"suspicious compression ratio {ratio:.0f}:1 (a zip bomb?); refused"
-        )
+        reason = f"suspicious compression ratio {ratio:.0f}:1 (a zip bomb?); refused"
+        return LoadIssue(source, reason, root=root)
     return fmt
 
 
 def _read_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, max_file_bytes: int
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, source: str, root: str, max_file_bytes: int
 ) -> bytes | LoadIssue:
     """A member's bytes, read with a bounded read, or the issue saying why not."""
     try:
         with archive.open(info) as fh:
             data = fh.read(max_file_bytes + 1)
     except NotImplementedError as exc:
-        return LoadIssue(source, f"unsupported compression ({exc}); re-create it with deflate")
+        reason = f"unsupported compression ({exc}); re-create the archive with deflate"
+        return LoadIssue(source, reason, root=root)
     except Exception as exc:  # zipfile raises many exception types on damaged data
-        return LoadIssue(source, f"corrupt archive member: {exc or type(exc).__name__}")
+        reason = f"corrupt archive member: {exc or type(exc).__name__}"
+        return LoadIssue(source, reason, root=root)
     if len(data) > max_file_bytes:  # the size header lied
-        return LoadIssue(source, too_large(len(data), max_file_bytes, "max_file_bytes"))
+        return LoadIssue(source, too_large(len(data), max_file_bytes, "max_file_bytes"), root=root)
     return data
 
 

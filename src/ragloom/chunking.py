@@ -8,11 +8,13 @@ Two splitters:
   (``Title > Section > Subsection``) and keeps its own heading line in its text; sections
   under ``min_tokens`` join their neighbour when the result fits; sections over the window
   are cut at paragraphs, then sentences or lines, then words, with ``overlap_tokens`` of
-  text repeated across a cut.  Fenced code and tables (markdown or HTML) are never cut
-  inside: one too long for the window is split between rows or lines and each piece is
-  re-wrapped (fence re-opened, table header repeated), so every chunk is valid markdown.
-  The only chunks allowed over the window are such pieces holding a single row or code
-  line that is itself too long.
+  text repeated across a cut.  Fenced code and tables are never cut at a paragraph or
+  sentence: one too long for the window is split between rows (code: between its blank-line
+  paragraphs, then lines) and each piece re-wrapped (fence re-opened and closed, table
+  header repeated), so every chunk is valid markdown.  An HTML table row that alone exceeds
+  the window is cut at its lines inside the repeated ``<table>``/``<thead>`` wrapper (tags
+  of that row are then unbalanced; browsers close them).  The only chunks allowed over the
+  window hold a single table row or line that is itself too long: "oversize" pieces.
 
 Token counts come from the caller's ``count_tokens``; each block, sentence or line is
 measured once and sizes are added up (a counter's fixed cost, such as ``[CLS]``/``[SEP]``,
@@ -48,10 +50,10 @@ class ChunkSettings:
             raise ConfigError(f"unknown splitter {self.splitter!r}: use one of {SPLITTERS}")
         if self.max_tokens < 16:
             raise ConfigError(f"max_tokens must be at least 16, got {self.max_tokens}")
-        if not 0 <= self.overlap_tokens <= self.max_tokens // 2:
-            raise ConfigError("overlap_tokens must be between 0 and half of max_tokens")
-        if not 0 <= self.min_tokens <= self.max_tokens:
-            raise ConfigError("min_tokens must be between 0 and max_tokens")
+        if not 0 <= self.overlap_tokens < self.max_tokens:
+            raise ConfigError("overlap_tokens must be at least 0 and less than max_tokens")
+        if self.min_tokens < 0:
+            raise ConfigError(f"min_tokens must be at least 0, got {self.min_tokens}")
 
 
 def chunk_id(source: str, position: int, text: str) -> str:
@@ -82,7 +84,7 @@ def chunk_document(
 ) -> list[Chunk]:
     """Cut ``doc`` into chunks numbered 0..n-1 (see the module docstring for the rules)."""
     if settings.splitter == "seed":
-        pieces = [(_seed_heading(p), p, p) for p in doc.text.split("# ")]
+        pieces = [(_seed_heading(p), p, p) for p in (doc.raw or doc.text).split("# ")]
     else:
         pieces = _markdown_pieces(doc, settings, _Measure.of(count_tokens))
     doc_hash = document_hash(doc)
@@ -133,7 +135,7 @@ class _Measure:
 
 @dataclass(frozen=True)
 class _Block:
-    kind: str  # "text" | "code" | "table" | "html_table"
+    kind: str  # "heading" | "text" | "code" | "table" | "html_table"
     text: str
     tokens: int
 
@@ -177,7 +179,8 @@ def _parse(text: str, measure: _Measure, headings: bool) -> list[tuple[list[str]
             end = i + 1
             while end < len(lines) and not _closes(lines[end], mark):
                 end += 1
-            code = "\n".join(lines[i : end + 1])
+            closer = [] if end < len(lines) else [fence.group(1) + mark]  # close it for display
+            code = "\n".join([*lines[i : end + 1], *closer])
             blocks.append(_Block("code", code, measure.content(code)))
             i = end + 1
             continue
@@ -196,8 +199,8 @@ def _parse(text: str, measure: _Measure, headings: bool) -> list[tuple[list[str]
             level = len(heading.group(1))
             title = _ANCHOR.sub("", _CLOSING_HASHES.sub("", heading.group(2) or "")).strip()
             stack = [(lv, t) for lv, t in stack if lv < level] + [(level, title)]
-            para.append(line.strip())
-            flush()
+            heading_line = line.strip()
+            blocks.append(_Block("heading", heading_line, measure.content(heading_line)))
         elif line.strip():
             para.append(line.rstrip())
         else:
@@ -231,9 +234,21 @@ def _text_blocks(lines: list[str]) -> list[tuple[str, str]]:
             while end < len(lines) and "|" in lines[end]:
                 end += 1
             before = [("text", "\n".join(lines[: i - 1]))] if i > 1 else []
-            table = [("table", "\n".join(lines[i - 1 : end]))]
+            rows = [lines[i - 1], _compact_delimiters(lines[i]), *lines[i + 1 : end]]
+            table = [("table", "\n".join(rows))]
             return before + table + _text_blocks(lines[end:])
     return [("text", "\n".join(lines))] if lines else []
+
+
+def _compact_delimiters(row: str) -> str:
+    """``|:-----|-----:|`` as ``| :--- | ---: |``: BERT vocabularies spend a token per dash."""
+    marks = []
+    for cell in row.strip().strip("|").split("|"):
+        cell = cell.strip()
+        marks.append(
+            (":" if cell.startswith(":") else "") + "---" + (":" if cell.endswith(":") else "")
+        )
+    return row[: len(row) - len(row.lstrip())] + "| " + " | ".join(marks) + " |"
 
 
 def _sections(doc: Document, text: str, measure: _Measure, headings: bool) -> list[_Section]:
@@ -262,22 +277,36 @@ def _common(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
 def _merge_small(
     sections: list[_Section], fits: Callable[[tuple[str, ...], int], bool], min_tokens: int
 ) -> list[_Section]:
-    """Join sections under ``min_tokens`` to the next section, else to the previous one."""
+    """Join sections under ``min_tokens`` to the next section, else to the previous one.
 
-    def merge(a: _Section, b: _Section) -> _Section | None:
-        path = _common(a.path, b.path)
-        return _Section(path, a.blocks + b.blocks) if fits(path, a.tokens + b.tokens) else None
+    A joined section that fits the window is headed by the common path of its parts.  A
+    small section followed by a long subsection of its own leads into it anyway (the long
+    one is split later and keeps its path), so a parent heading never stands alone.
+    """
 
-    forward: list[_Section] = []
+    def merge(a: _Section, b: _Section, forward: bool) -> _Section | None:
+        common = _common(a.path, b.path)
+        parent_of_b = forward and common == a.path
+        # A bare parent heading adds words, not a topic: the child's path names the chunk.
+        bare = parent_of_b and all(block.kind == "heading" for block in a.blocks)
+        path = b.path if bare else common
+        if fits(path, a.tokens + b.tokens):
+            return _Section(path, a.blocks + b.blocks)
+        if parent_of_b:
+            return _Section(b.path, a.blocks + b.blocks)
+        return None
+
+    ahead: list[_Section] = []
     for s in sections:
-        joined = merge(forward[-1], s) if forward and forward[-1].tokens < min_tokens else None
+        small = ahead and ahead[-1].tokens < min_tokens
+        joined = merge(ahead[-1], s, forward=True) if small else None
         if joined:
-            forward[-1] = joined
+            ahead[-1] = joined
         else:
-            forward.append(s)
+            ahead.append(s)
     out: list[_Section] = []
-    for s in forward:
-        joined = merge(out[-1], s) if out and s.tokens < min_tokens else None
+    for s in ahead:
+        joined = merge(out[-1], s, forward=False) if out and s.tokens < min_tokens else None
         if joined:
             out[-1] = joined
         else:
@@ -290,13 +319,13 @@ def _merge_small(
 
 @dataclass(frozen=True)
 class _Unit:
-    """A piece of a section that is never cut further by packing."""
+    """A piece of a section that packing places whole."""
 
     text: str
     tokens: int
     joiner: str  # put before it unless it starts a chunk
-    atomic: bool = False  # a (piece of a) code block or table: no overlap taken from it
-    oversize: bool = False  # a single row/line that alone exceeds the window
+    kind: str = "part"  # "paragraph" | "part" (of one) | "heading" | "block" (code, table)
+    oversize: bool = False  # a block piece of one row or line that alone exceeds the window
 
 
 _SENTENCE_CUT = re.compile(r"[.!?][\"')\]*_`]*[ \t]+|\n")
@@ -310,7 +339,7 @@ def _slices(text: str, cut: re.Pattern[str]) -> list[str]:
 
 
 def _text_units(text: str, budget: int, measure: _Measure, joiner: str) -> list[_Unit]:
-    """Sentences (or lines) of a long paragraph; words of a long sentence; then characters."""
+    """Sentences (or lines) of a paragraph; words of a long sentence; then characters."""
     units: list[_Unit] = []
     for sentence in _slices(text, _SENTENCE_CUT):
         tokens = measure.content(sentence)
@@ -346,7 +375,9 @@ def _frame(block: _Block) -> tuple[str, list[str], str]:
                 rows.append(line)
         return lines[0], rows, lines[-1] if closed else mark
     lowered = [line.strip().lower() for line in lines]
-    starts = [i for i, s in enumerate(lowered) if s.startswith("<tr")]
+    first = next((i + 1 for i, s in enumerate(lowered) if "</thead>" in s), 0)
+    first += first < len(lines) and lowered[first].startswith("<tbody")
+    starts = [i for i in range(first, len(lines)) if lowered[i].startswith("<tr")]
     ends = [i for i, s in enumerate(lowered) if "</tr>" in s]
     if not starts or not ends or ends[-1] < starts[0]:
         return lines[0], lines[1:-1], lines[-1] if len(lines) > 1 else ""
@@ -355,20 +386,23 @@ def _frame(block: _Block) -> tuple[str, list[str], str]:
     return "\n".join(lines[: starts[0]]), rows, "\n".join(lines[ends[-1] + 1 :])
 
 
-def _atomic_units(block: _Block, budget: int, measure: _Measure) -> list[_Unit]:
-    """A code block or table too long for the window, as complete fenced/table pieces."""
+def _block_units(block: _Block, budget: int, measure: _Measure, lead: int) -> list[_Unit]:
+    """A code block or table too long for the window, as complete fenced/table pieces.
+
+    The first piece leaves ``lead`` tokens free for the heading line just before it.
+    """
     head, rows, tail = _frame(block)
     room = budget - measure.content(head) - measure.content(tail)
     sized: list[tuple[str, int]] = []
     for row in rows:
         tokens = measure.content(row)
-        if tokens > room and "\n" in row:  # a code paragraph: fall back to its lines
+        if tokens > room and block.kind != "table":  # a code paragraph or HTML row: lines
             sized += [(line, measure.content(line)) for line in row.split("\n")]
         else:
             sized.append((row, tokens))
     groups: list[list[tuple[str, int]]] = []
     for row, tokens in sized:
-        if groups and sum(t for _, t in groups[-1]) + tokens <= room:
+        if groups and sum(t for _, t in groups[-1]) + tokens <= room - lead * (len(groups) == 1):
             groups[-1].append((row, tokens))
         else:
             groups.append([(row, tokens)])
@@ -376,15 +410,19 @@ def _atomic_units(block: _Block, budget: int, measure: _Measure) -> list[_Unit]:
     for group in groups or [[]]:
         text = "\n".join(p for p in [head, *(r for r, _ in group), tail] if p)
         tokens = budget - room + sum(t for _, t in group)
-        units.append(_Unit(text, tokens, "\n\n", atomic=True, oversize=tokens > budget))
+        units.append(_Unit(text, tokens, "\n\n", "block", oversize=tokens > budget))
     return units
 
 
 def _overlap(units: list[_Unit], room: int, measure: _Measure) -> list[_Unit]:
-    """The end of a chunk (whole units, then sentences, then words) within ``room`` tokens."""
+    """The end of a chunk within ``room`` tokens: whole units, then whole sentences.
+
+    Never a heading line or part of a code block or table, and never a partial sentence
+    (unless the chunk itself ended inside one).
+    """
     tail: list[_Unit] = []
     for unit in reversed(units):
-        if unit.atomic or room <= 0:
+        if unit.kind in ("heading", "block") or room <= 0:
             break
         if unit.tokens <= room:
             tail.insert(0, unit)
@@ -396,15 +434,6 @@ def _overlap(units: list[_Unit], room: int, measure: _Measure) -> list[_Unit]:
             if used + tokens > room:
                 break
             part, used = sentence + part, used + tokens
-        if not part:
-            words = _slices(unit.text, _WORD_CUT)
-            keep = len(words) * room // max(unit.tokens, 1)
-            while keep > 0:
-                part = "".join(words[-keep:])
-                used = measure.content(part)
-                if used <= room:
-                    break
-                part, keep = "", keep // 2
         if part:
             tail.insert(0, _Unit(part, used, ""))
         break
@@ -412,12 +441,21 @@ def _overlap(units: list[_Unit], room: int, measure: _Measure) -> list[_Unit]:
 
 
 def _pack(units: list[_Unit], budget: int, overlap: int, measure: _Measure) -> list[list[_Unit]]:
-    """Greedy packing of units into chunks of at most ``budget`` tokens, with overlap."""
+    """Greedy packing of units into chunks of at most ``budget`` tokens, with overlap.
+
+    A paragraph that does not fit stays whole for the next chunk, unless the current chunk
+    is under half full: then it is cut into sentences to fill it.
+    """
     chunks: list[list[_Unit]] = []
     current: list[_Unit] = []
     size = 0
-    for unit in units:
+    queue = units[::-1]
+    while queue:
+        unit = queue.pop()
         if current and size + unit.tokens > budget:
+            if unit.kind == "paragraph" and size < budget // 2:
+                queue += _text_units(unit.text, budget, measure, unit.joiner)[::-1]
+                continue
             chunks.append(current)
             current = _overlap(current, min(overlap, budget - unit.tokens), measure)
             size = sum(u.tokens for u in current)
@@ -448,7 +486,7 @@ def _verified(
     elif len(units) > 1:
         yield from _verified(units[: len(units) // 2], heading, limit, measure)
         yield from _verified(units[len(units) // 2 :], heading, limit, measure)
-    elif not units[0].atomic and len(units[0].text) > 1:
+    elif units[0].kind != "block" and len(units[0].text) > 1:
         budget = max(1, units[0].tokens // 2)
         parts = _pack(_text_units(units[0].text, budget, measure, ""), budget, 0, measure)
         if len(parts) == 1 and len(parts[0]) == 1:  # cannot be cut any finer
@@ -467,14 +505,21 @@ def _section_pieces(
     heading = " > ".join(section.path)
     budget = max(settings.max_tokens - measure.overhead - head_tokens, settings.max_tokens // 2)
     units: list[_Unit] = []
-    for block in section.blocks:
-        if block.tokens <= budget:
-            units.append(_Unit(block.text, block.tokens, "\n\n", atomic=block.kind != "text"))
-        elif block.kind == "text":
+    for block, before in zip(section.blocks, (None, *section.blocks), strict=False):
+        if block.kind in ("text", "heading") and block.tokens <= budget:
+            kind = "paragraph" if block.kind == "text" else "heading"
+            units.append(_Unit(block.text, block.tokens, "\n\n", kind))
+        elif block.kind in ("text", "heading"):
             units += _text_units(block.text, budget, measure, "\n\n")
+        elif block.tokens <= budget:
+            units.append(_Unit(block.text, block.tokens, "\n\n", "block"))
         else:
-            units += _atomic_units(block, budget, measure)
-    for packed in _pack(units, budget, settings.overlap_tokens, measure):
+            lead = before.tokens if before and before.kind == "heading" else 0
+            units += _block_units(block, budget, measure, lead)
+    packs = _pack(units, budget, settings.overlap_tokens, measure)
+    if len(packs) > 1 and all(u.kind == "heading" for u in packs[0]):
+        packs = packs[1:]  # a heading line that fits with nothing: the path names it already
+    for packed in packs:
         for part in _verified(packed, heading, settings.max_tokens, measure):
             text = _render(part)
             if text.strip():

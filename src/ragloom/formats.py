@@ -67,10 +67,11 @@ def format_for_content_type(media_type: str, name: str) -> str | None:
     return "text" if media_type == "text/plain" else None
 
 
-def not_a_document(source: str, name: str) -> LoadIssue:
+def not_a_document(source: str, name: str, root: str) -> LoadIssue:
     """The skip notice for a file whose extension is not a supported document format."""
     suffix = PurePosixPath(name).suffix.lower()
-    return LoadIssue(source, f"not a document ({suffix or 'no file extension'}); skipped", True)
+    reason = f"not a document ({suffix or 'no file extension'}); skipped"
+    return LoadIssue(source, reason, skipped=True, root=root)
 
 
 def parse_or_issue(
@@ -80,12 +81,13 @@ def parse_or_issue(
     try:
         return parse_document(data, fmt, source=source, root=root, name=name, charset=charset)
     except SourceError as exc:
-        return LoadIssue(source, exc.reason)
+        return LoadIssue(source, exc.reason, root=root)
     except Exception as exc:  # a parser bug on one odd file must not stop an ingest
         logger.debug("unexpected error parsing %s", source, exc_info=True)
         return LoadIssue(
             source,
             f"could not be parsed ({type(exc).__name__}: {exc}); please report this ragloom bug",
+            root=root,
         )
 
 
@@ -138,9 +140,9 @@ def decode_text(data: bytes, source: str, charset: str | None = None) -> str:
             raise SourceError(
                 source, "binary content, not text (it contains NUL bytes); is the extension right?"
             )
-        encoding = "utf-8-sig"
-        if charset and _known_codec(charset) and codecs.lookup(charset).name != "utf-8":
-            encoding = charset
+        encoding = "utf-8-sig"  # also drops a UTF-8 BOM, which outranks a declared charset
+        if charset and _known_codec(charset) and not data.startswith(codecs.BOM_UTF8):
+            encoding = "utf-8-sig" if codecs.lookup(charset).name == "utf-8" else charset
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -186,6 +188,7 @@ def _parse_markdown(text: str, *, source: str, root: str, stem: str) -> Document
         root=root,
         title=title.strip(),
         metadata=metadata,
+        raw=text if body.strip() != text else "",
     )
 
 
@@ -290,7 +293,6 @@ def _parse_html(html: str, *, source: str, root: str, stem: str) -> Document:
         br.replace_with(NavigableString(_LINE))
     for li in container.find_all("li"):
         li.insert_before(NavigableString(f"{_LINE}- "))
-        li.insert_after(NavigableString(_LINE))
     for cell in container.find_all(["td", "th"]):
         if cell.find_previous_sibling(["td", "th"]) is not None:
             cell.insert_before(NavigableString(" | "))
@@ -300,7 +302,9 @@ def _parse_html(html: str, *, source: str, root: str, stem: str) -> Document:
         block.insert_after(NavigableString(mark))
     text = re.sub(r"\s+", " ", container.get_text())
     text = text.replace(_PARA, "\n\n").replace(_LINE, "\n")
-    text = re.sub(r"\n{3,}", "\n\n", re.sub(r" *\n *", "\n", text)).strip()
+    text = re.sub(r" *\n *", "\n", text)
+    text = re.sub(r"^- *\n+", "- ", text, flags=re.M)  # <li><p>...: keep the bullet's text
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
     text = re.sub(f"{_PRE_OPEN}(\\d+){_PRE_CLOSE}", lambda m: code_blocks[int(m.group(1))], text)
     return Document(
         source=source, text=text, format="html", root=root, title=title or stem, metadata={}
@@ -326,17 +330,22 @@ def _clean(text: str) -> str:
 
 def _parse_pdf(data: bytes, *, source: str, root: str, name: str) -> Document:
     """PDF via pypdf: one text per page; title from the PDF's metadata or the file stem."""
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise SourceError(source, "encrypted PDF: it needs a password; save a decrypted copy")
-        pages = tuple(_clean_page(page.extract_text() or "") for page in reader.pages)
-        info = reader.metadata
-        title = _clean(str(info.title)) if info is not None and info.title else ""
-    except SourceError:
-        raise
-    except Exception as exc:  # pypdf raises many exception types on damaged files
-        raise SourceError(source, f"not a readable PDF: {exc or type(exc).__name__}") from None
+    with _PdfWarnings() as warnings:
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            if reader.is_encrypted and not reader.decrypt(""):
+                reason = "encrypted PDF: it needs a password; save a decrypted copy"
+                raise SourceError(source, reason)
+            pages = tuple(_clean_page(page.extract_text() or "") for page in reader.pages)
+            info = reader.metadata
+            title = _clean(str(info.title)) if info is not None and info.title else ""
+        except SourceError:
+            raise
+        except Exception as exc:  # pypdf raises many exception types on damaged files
+            detail = str(exc) or type(exc).__name__
+            if warnings.messages:
+                detail += f" ({warnings.messages[0]})"
+            raise SourceError(source, f"not a readable PDF: {detail}") from None
     if not any(page.strip() for page in pages):
         raise SourceError(
             source, "no text layer (scanned?): run OCR on it first, e.g. with ocrmypdf"
@@ -349,6 +358,32 @@ def _parse_pdf(data: bytes, *, source: str, root: str, name: str) -> Document:
         title=title or PurePosixPath(name).stem or name,
         pages=pages,
     )
+
+
+class _PdfWarnings(logging.Handler):
+    """Collects pypdf's log warnings while one PDF is parsed, instead of printing them.
+
+    pypdf logs "EOF marker not found" and the like for damaged files; they belong in
+    the LoadIssue's reason, not on the user's terminal.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self._logger = logging.getLogger("pypdf")
+        self._propagate = self._logger.propagate
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> _PdfWarnings:
+        self._logger.addHandler(self)
+        self._logger.propagate = False
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.propagate = self._propagate
 
 
 def _clean_page(text: str) -> str:

@@ -70,6 +70,8 @@ def load_sources(
     ``glob`` selects files inside directories and archives (see ``PathGlob``); a
     file named directly, or a URL page, is always loaded.
     """
+    if isinstance(sources, str):  # one source, not its characters
+        sources = [sources]
     match = PathGlob(glob) if glob else None
     for raw in sources:
         source = raw.strip()
@@ -77,7 +79,8 @@ def load_sources(
         if scheme and scheme.group(1).lower() in ("http", "https"):
             yield from _load_url(source, match, limits)
         elif scheme:
-            yield LoadIssue(source, f"unsupported URL scheme '{scheme.group(1)}'; use http(s)://")
+            reason = f"unsupported URL scheme '{scheme.group(1)}'; use http(s):// or a local path"
+            yield LoadIssue(source, reason, root=source)
         else:
             yield from _load_path(source, match, limits)
 
@@ -158,10 +161,11 @@ def _load_path(raw: str, match: PathGlob | None, limits: LoadLimits) -> Iterator
     try:
         info = path.stat()
     except FileNotFoundError:
-        yield LoadIssue(source, f"no such file or directory (from {raw!r}); check the path")
+        reason = f"no such file or directory (from {raw!r}); check the path"
+        yield LoadIssue(source, reason, root=source)
         return
     except OSError as exc:
-        yield LoadIssue(source, _os_reason(exc))
+        yield LoadIssue(source, _os_reason(exc), root=source)
         return
     if stat.S_ISDIR(info.st_mode):
         yield from _load_directory(path, match, limits)
@@ -176,18 +180,21 @@ def _load_file(path: Path, info: os.stat_result, *, root: str, limits: LoadLimit
     source = str(path)
     fmt = format_for_name(path.name)
     if not stat.S_ISREG(info.st_mode):
-        return LoadIssue(source, "not a regular file (a device, pipe or socket); skipped", True)
+        reason = "not a regular file (a device, pipe or socket); skipped"
+        return LoadIssue(source, reason, skipped=True, root=root)
     if fmt is None:
-        return not_a_document(source, path.name)
+        return not_a_document(source, path.name, root)
     if info.st_size > limits.max_file_bytes:
-        return LoadIssue(source, too_large(info.st_size, limits.max_file_bytes, "max_file_bytes"))
+        reason = too_large(info.st_size, limits.max_file_bytes, "max_file_bytes")
+        return LoadIssue(source, reason, root=root)
     try:
         with path.open("rb") as fh:
             data = fh.read(limits.max_file_bytes + 1)
     except OSError as exc:
-        return LoadIssue(source, _os_reason(exc))
+        return LoadIssue(source, _os_reason(exc), root=root)
     if len(data) > limits.max_file_bytes:  # it grew since stat()
-        return LoadIssue(source, too_large(len(data), limits.max_file_bytes, "max_file_bytes"))
+        reason = too_large(len(data), limits.max_file_bytes, "max_file_bytes")
+        return LoadIssue(source, reason, root=root)
     return parse_or_issue(data, fmt, source=source, root=root, name=path.name)
 
 
@@ -206,7 +213,7 @@ def _load_directory(root: Path, match: PathGlob | None, limits: LoadLimits) -> I
         try:
             info = path.stat()
         except OSError as exc:
-            yield LoadIssue(str(path), _os_reason(exc))
+            yield LoadIssue(str(path), _os_reason(exc), root=root_source)
             continue
         if path.suffix.lower() == ".zip" and stat.S_ISREG(info.st_mode):
             yield from _load_zip(
@@ -215,7 +222,7 @@ def _load_directory(root: Path, match: PathGlob | None, limits: LoadLimits) -> I
         else:
             yield _load_file(path, info, root=root_source, limits=limits)
     if not selected:
-        yield LoadIssue(root_source, _nothing_selected("directory", match))
+        yield LoadIssue(root_source, _nothing_selected("directory", match), root=root_source)
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
@@ -235,7 +242,7 @@ def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
             with os.scandir(directory) as scan:
                 entries = sorted(scan, key=lambda e: e.name)
         except OSError as exc:
-            yield LoadIssue(str(directory), _os_reason(exc))
+            yield LoadIssue(str(directory), _os_reason(exc), root=str(root))
             continue
         subdirs = []
         for entry in entries:
@@ -272,7 +279,7 @@ def _load_zip(
         hint=hint,
     )
     if not selected:
-        yield LoadIssue(prefix, _nothing_selected("archive", match))
+        yield LoadIssue(prefix, _nothing_selected("archive", match), root=root)
 
 
 # --- URLs -----------------------------------------------------------------------------
@@ -294,7 +301,7 @@ def _load_url(url: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[
         try:
             download = _download(url, limits, body)
         except SourceError as exc:
-            yield LoadIssue(url, exc.reason)
+            yield LoadIssue(url, exc.reason, root=url)
             return
         body.seek(0)
         if download.is_zip:
@@ -306,7 +313,7 @@ def _load_url(url: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[
         fmt = format_for_content_type(download.media_type, name)
         if fmt is None:
             kind = download.media_type or "no Content-Type"
-            yield LoadIssue(url, f"not a document ({kind}); skipped", skipped=True)
+            yield LoadIssue(url, f"not a document ({kind}); skipped", skipped=True, root=url)
             return
         data = body.read()
     yield parse_or_issue(data, fmt, source=url, root=url, name=name, charset=download.charset)

@@ -71,7 +71,7 @@ def retrieve(
     if info is None:
         return []
     if mode is None:
-        mode = "hybrid" if info.bm25 else "dense"
+        mode = "dense"
     elif mode not in SEARCH_MODES:
         raise ConfigError(f"--mode {mode}: use one of {', '.join(SEARCH_MODES)}")
     elif mode != "dense" and not info.bm25:

@@ -73,6 +73,15 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _quiet_client_logs() -> None:
+    """pymilvus and Milvus Lite's in-process gRPC server log routine noise (unimplemented
+    timestamp calls, iterator fallbacks) as warnings; ragloom reports failures itself."""
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)
+    logging.getLogger("pymilvus.decorators").setLevel(logging.CRITICAL)
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    logging.getLogger("milvus_lite").setLevel(logging.ERROR)
+
+
 def _fit_bytes(text: str, limit: int = MAX_VARCHAR) -> str:
     """Cut ``text`` to at most ``limit`` UTF-8 bytes without splitting a character."""
     data = text.encode("utf-8")
@@ -105,6 +114,7 @@ class MilvusStore:
         return self._client
 
     def _connect(self) -> Any:
+        _quiet_client_logs()
         if self.is_lite:
             lite.raise_if_locked(self.uri)
         from pymilvus import MilvusClient
@@ -139,7 +149,7 @@ class MilvusStore:
             return True
         version = str(self._call(self.client.get_server_version))
         match = re.search(r"(\d+)\.(\d+)", version)
-        return bool(match) and (int(match[1]), int(match[2])) >= (2, 5)
+        return match is not None and (int(match[1]), int(match[2])) >= (2, 5)
 
     def close(self) -> None:
         """Release the connection (and, for Milvus Lite, the file)."""

@@ -11,7 +11,7 @@ the same state as one clean run.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ragloom.chunking import ChunkSettings, chunk_document
@@ -80,12 +80,16 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         seen: dict[str, set[str]] = {}  # root -> sources found under it (read or not)
+        unreadable: set[str] = set()  # roots that could not be listed at all
         pending: list[Document] = []
         for item in load_sources(sources, glob=glob, limits=self.limits):
             if isinstance(item, LoadIssue):
                 entry = {"source": item.source, "error": item.reason}
                 (report.skipped if item.skipped else report.errors).append(entry)
-                seen.setdefault(item.root or _root_of(item.source), set()).add(item.source)
+                root = item.root or _root_of(item.source)
+                seen.setdefault(root, set()).add(item.source)
+                if item.source == root and not item.skipped:
+                    unreadable.add(root)
                 continue
             seen.setdefault(item.root, set()).add(item.source)
             pending.append(item)
@@ -95,7 +99,8 @@ class Ingestor:
         if pending:
             self._sync_batch(pending, report, dry_run)
         if prune:
-            self._prune(seen, sources, report, dry_run)
+            # A folder or archive that could not be listed says nothing about what left it.
+            self._prune({r: f for r, f in seen.items() if r not in unreadable}, report, dry_run)
         if not dry_run:
             self.store.flush()
         report.seconds = time.perf_counter() - started
@@ -140,7 +145,6 @@ class Ingestor:
     def _prune(
         self,
         seen: dict[str, set[str]],
-        sources: Iterable[str],
         report: IngestReport,
         dry_run: bool,
     ) -> None:

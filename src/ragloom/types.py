@@ -14,6 +14,8 @@ class Document:
     or a URL); ``root`` is the ingest argument it was found under, so documents that
     disappear from a directory or archive can be found again.  ``pages`` holds one
     string per page for paginated formats (PDF), and then ``text`` is their join.
+    ``raw`` keeps a markdown file's full text when front matter was removed from
+    ``text``: the tutorials' seed splitter cuts the file exactly as read.
     """
 
     source: str
@@ -23,6 +25,7 @@ class Document:
     title: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     pages: tuple[str, ...] | None = None
+    raw: str = ""  # the file's text before front matter was taken out (if it had any)
 
 
 @dataclass(frozen=True)

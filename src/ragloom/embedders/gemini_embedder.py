@@ -58,12 +58,13 @@ class GeminiEmbedder:
         retry_delay: float = 1.0,
         max_tokens: int = 2048,
     ) -> None:
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise ConfigError(f"batch_size must be between 1 and {MAX_BATCH}, not {batch_size}")
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {batch_size}")
         self.model = model.removeprefix("models/")
         self.name = f"gemini:{self.model}"
         self.base_url = base_url or os.environ.get("GEMINI_BASE_URL") or None
-        self.batch_size = batch_size
+        # The API's own limit; a larger shared --batch-size (fine for local models) is capped.
+        self.batch_size = min(batch_size, MAX_BATCH)
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_delay = retry_delay
@@ -90,7 +91,7 @@ class GeminiEmbedder:
         return approx_tokens(text)
 
     def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
-        """Embed ``texts`` in batches of at most 100, with the task type for ``input_type``."""
+        """Embed ``texts`` in batches (at most 100), with the task type for ``input_type``."""
         out: list[list[float]] = []
         for batch in batches(texts, self.batch_size):
             vectors = self._embed_batch(batch, input_type, check_dim=self._dim is not None)

@@ -116,7 +116,9 @@ class FakeGeminiServer(FakeServer):
 
     def _error_body(self, status: int, message: str | None) -> Any:
         text = message or _MESSAGES.get(status, f"HTTP {status}")
-        return {"error": {"code": status, "message": text, "status": _STATUS.get(status, "UNKNOWN")}}
+        return {
+            "error": {"code": status, "message": text, "status": _STATUS.get(status, "UNKNOWN")}
+        }
 
     def _stream_frame(self, payload: str) -> bytes:
         return f"data: {payload}\r\n\r\n".encode()  # Google ends SSE events with CRLF
