@@ -115,7 +115,9 @@ class StoreContract:
         assert len(hits) == 2
 
     def test_refuses_other_embedder(self, store: MilvusStore) -> None:
-        other = CollectionInfo(embedder="fake:other", dim=DIM, splitter="markdown", chunk_tokens=256)
+        other = CollectionInfo(
+            embedder="fake:other", dim=DIM, splitter="markdown", chunk_tokens=256
+        )
         with pytest.raises(CollectionMismatchError, match="--rebuild"):
             store.check(other)
 

@@ -66,8 +66,10 @@ def test_zip_with_glob_takes_only_matching_members(db: str) -> None:
     assert summary["files"] == 4 and summary["errors"] == []
     assert summary["chunks"] == summary["embedded"] > 4
     sources = {d["source"] for d in ragloom("sources", "--json", "--uri", db).json()}
-    assert sources == {f"{DOCS_ZIP}::en/faq/{n}.md" for n in
-                       ("operational_faq", "performance_faq", "product_faq", "troubleshooting")}
+    assert sources == {
+        f"{DOCS_ZIP}::en/faq/{n}.md"
+        for n in ("operational_faq", "performance_faq", "product_faq", "troubleshooting")
+    }
     hits = ragloom("search", "Where does Milvus store data?", "--json", "--uri", db).json()["hits"]
     assert "Where does Milvus store data?" in hits[0]["text"]
     assert hits[0]["heading"].startswith("Product FAQ")
@@ -85,7 +87,8 @@ def test_directory_url_and_formats(db: str, tmp_path: Path, http_root: tuple[str
     (docs / "sub" / "notes.txt").write_text("Heddles lift the warp threads to open a shed.\n")
     (docs / "page.html").write_text(
         "<html><head><title>Shuttles</title></head><body><nav>menu</nav><main>"
-        "<h1>Shuttles</h1><p>A boat shuttle carries the weft across the shed.</p></main></body></html>"
+        "<h1>Shuttles</h1><p>A boat shuttle carries the weft across the shed.</p></main>"
+        "</body></html>"
     )
     base, www = http_root
     (www / "remote.md").write_text("# Remote\n\nThe reed beats each weft thread into place.\n")
@@ -130,14 +133,22 @@ def _pdf_bytes(pages: list[str]) -> bytes:
     out.write(f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode())
     for off in offsets:
         out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
+    out.write(
+        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    )
     return out.getvalue()
 
 
 def test_pdf_pages_are_cited(db: str, tmp_path: Path) -> None:
     pdf = tmp_path / "manual.pdf"
-    pdf.write_bytes(_pdf_bytes(["The treadles are pressed with the feet.",
-                                "The breast beam sits at the front of the loom."]))
+    pdf.write_bytes(
+        _pdf_bytes(
+            [
+                "The treadles are pressed with the feet.",
+                "The breast beam sits at the front of the loom.",
+            ]
+        )
+    )
     run = ragloom("ingest", str(pdf), "--uri", db, "--json")
     assert run.code == 0, run.stderr
     hit = ragloom("search", "Where is the breast beam?", "-k", "1", "--json", "--uri", db)
@@ -171,13 +182,17 @@ def test_bad_inputs_are_named_and_good_files_still_ingested(
     assert "binary" in reasons["binary.txt"]
     assert "UTF-8" in reasons["latin1.txt"]
     assert "PDF" in reasons["corrupt.pdf"]
-    assert any("escaped.md" in s for s in reasons) or any(".." in e["source"] for e in summary["errors"])
+    assert any("escaped.md" in s for s in reasons) or any(
+        ".." in e["source"] for e in summary["errors"]
+    )
     assert any("huge" in s or "bomb" in s for s in reasons)
     assert "404" in reasons["absent.md"]
     assert "nowhere" in reasons and "no such" in reasons["nowhere"].lower()
     assert not (tmp_path / "escaped.md").exists() and not (tmp_path.parent / "escaped.md").exists()
-    for question, name in [("What does the loom weave?", "good.md"),
-                           ("What flies through the shed?", "inside.md")]:
+    for question, name in [
+        ("What does the loom weave?", "good.md"),
+        ("What flies through the shed?", "inside.md"),
+    ]:
         hits = ragloom("search", question, "-k", "1", "--json", "--uri", db).json()["hits"]
         assert hits[0]["source"].endswith(name)
 

@@ -1,10 +1,10 @@
 """ragloom: ask your documents, on Milvus.
 
-    from ragloom import RAG
-    rag = RAG(uri="./ragloom.db")
-    rag.ingest(["docs/"])
-    for hit in rag.search("How do I use a Milvus server?", k=3):
-        print(hit.rank, hit.source, hit.heading)
+from ragloom import RAG
+rag = RAG(uri="./ragloom.db")
+rag.ingest(["docs/"])
+for hit in rag.search("How do I use a Milvus server?", k=3):
+    print(hit.rank, hit.source, hit.heading)
 """
 
 from __future__ import annotations

@@ -33,7 +33,9 @@ UriOpt = Annotated[
 ]
 TokenOpt = Annotated[
     str | None,
-    typer.Option("--token", help="Milvus / Zilliz Cloud token [env RAGLOOM_TOKEN]", show_default=False),
+    typer.Option(
+        "--token", help="Milvus / Zilliz Cloud token [env RAGLOOM_TOKEN]", show_default=False
+    ),
 ]
 CollectionOpt = Annotated[
     str | None, typer.Option("--collection", help="collection name [env RAGLOOM_COLLECTION]")
@@ -112,11 +114,15 @@ def ingest(
     embedder: Annotated[
         str | None, typer.Option("--embedder", help="local[:MODEL], milvus-default, gemini, openai")
     ] = None,
-    rebuild: Annotated[bool, typer.Option("--rebuild", help="drop and re-create the collection")] = False,
+    rebuild: Annotated[
+        bool, typer.Option("--rebuild", help="drop and re-create the collection")
+    ] = False,
     prune: Annotated[
         bool, typer.Option("--prune/--no-prune", help="delete documents gone from a folder/zip")
     ] = True,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the plan, write nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan, write nothing")
+    ] = False,
     as_json: JsonOpt = False,
     uri: UriOpt = None,
     token: TokenOpt = None,
@@ -188,7 +194,9 @@ def search(
         where_from = _display(hit.source) + (f" › {hit.heading}" if hit.heading else "")
         typer.secho(f"[{hit.rank}] {where_from}  (score {hit.score:.3f})", bold=True)
         text = hit.text.strip()
-        typer.echo("    " + (text[:700] + " …" if len(text) > 700 else text).replace("\n", "\n    "))
+        typer.echo(
+            "    " + (text[:700] + " …" if len(text) > 700 else text).replace("\n", "\n    ")
+        )
         typer.echo()
 
 

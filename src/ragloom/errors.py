@@ -1,14 +1,14 @@
 """One exception hierarchy for everything ragloom raises on purpose.
 
-    RagloomError                 base: the CLI prints its message, never a traceback
-    ├── ConfigError              the caller's mistake: a bad flag, setting or missing key
-    │   └── MissingDependencyError   an optional extra is not installed (names the pip command)
-    ├── SourceError              one input (file, member, URL) could not be read
-    ├── EmbedderError            an embedding model could not be loaded or called
-    ├── StoreError               Milvus could not be reached or used
-    │   ├── StoreLockedError         a Milvus Lite file is held by another process
-    │   └── CollectionMismatchError  the collection was built with other settings
-    └── ProviderError            a remote LLM or embedding API failed (issue: answers)
+RagloomError                 base: the CLI prints its message, never a traceback
+├── ConfigError              the caller's mistake: a bad flag, setting or missing key
+│   └── MissingDependencyError   an optional extra is not installed (names the pip command)
+├── SourceError              one input (file, member, URL) could not be read
+├── EmbedderError            an embedding model could not be loaded or called
+├── StoreError               Milvus could not be reached or used
+│   ├── StoreLockedError         a Milvus Lite file is held by another process
+│   └── CollectionMismatchError  the collection was built with other settings
+└── ProviderError            a remote LLM or embedding API failed (issue: answers)
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ class MissingDependencyError(ConfigError):
 
     def __init__(self, package: str, extra: str, purpose: str) -> None:
         super().__init__(
-            f"{purpose} needs the Python package '{package}': "
-            f"pip install 'ragloom[{extra}]'"
+            f"{purpose} needs the Python package '{package}': pip install 'ragloom[{extra}]'"
         )
         self.package = package
         self.extra = extra

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from ragloom.errors import CollectionMismatchError, StoreError
 from ragloom import lite
+from ragloom.errors import CollectionMismatchError, StoreError
 from ragloom.types import Chunk, Hit
 
 log = logging.getLogger(__name__)
@@ -244,9 +244,11 @@ class MilvusStore:
             schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
             schema.add_function(
                 Function(
-                    name="bm25", function_type=FunctionType.BM25,
-                    input_field_names=["lexical"], output_field_names=["sparse"],
-                )  # fmt: skip
+                    name="bm25",
+                    function_type=FunctionType.BM25,
+                    input_field_names=["lexical"],
+                    output_field_names=["sparse"],
+                )
             )
             index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
         self._call(
