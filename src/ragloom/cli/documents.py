@@ -1,66 +1,25 @@
-"""The ``ragloom`` command: each command is a few lines over ``ragloom.rag.RAG``.
-
-Exit status: 0 success, 1 when an input or the command failed, 2 on usage errors.
-Heavy modules (pymilvus, torch) are imported inside commands so ``--help`` is instant.
-"""
+"""Commands over the collection's documents: ingest, search, status, sources, delete."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
-from ragloom.errors import RagloomError
-
-if TYPE_CHECKING:
-    from ragloom.rag import RAG
-
-app = typer.Typer(
-    name="ragloom",
-    help="Ask your documents: ingest files, folders, zips and URLs into Milvus; search them.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
+from ragloom.cli.common import (
+    CollectionOpt,
+    JsonOpt,
+    TokenOpt,
+    UriOpt,
+    app,
+    display,
+    err,
+    open_rag,
 )
-
-UriOpt = Annotated[
-    str | None, typer.Option("--uri", help="Milvus Lite file or server URI [env RAGLOOM_URI]")
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--token", help="Milvus / Zilliz Cloud token [env RAGLOOM_TOKEN]", show_default=False
-    ),
-]
-CollectionOpt = Annotated[
-    str | None, typer.Option("--collection", help="collection name [env RAGLOOM_COLLECTION]")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
-
-
-def _err(message: str) -> None:
-    typer.echo(f"ragloom: {message}", err=True)
-
-
-@contextmanager
-def _rag(**kwargs: Any) -> Iterator[RAG]:
-    """Open a RAG, turning ragloom's expected failures into a message and exit 1."""
-    try:
-        from ragloom.rag import RAG
-
-        with RAG(**kwargs) as rag:
-            yield rag
-    except RagloomError as exc:
-        _err(str(exc))
-        raise typer.Exit(1) from None
-    except KeyboardInterrupt:
-        _err("interrupted")
-        raise typer.Exit(130) from None
 
 
 def _progress_bar(enabled: bool) -> tuple[Callable[[str, int, int], None] | None, Any]:
@@ -92,14 +51,8 @@ def _stderr_console() -> Any:
 
 
 def _short(source: str, width: int = 60) -> str:
-    shown = _display(source)
+    shown = display(source)
     return shown if len(shown) <= width else "…" + shown[-width + 1 :]
-
-
-def _display(source: str) -> str:
-    """A source path relative to the working directory when it is under it."""
-    cwd = os.getcwd() + os.sep
-    return source[len(cwd) :] if source.startswith(cwd) else source
 
 
 @app.command()
@@ -133,7 +86,7 @@ def ingest(
         raise typer.BadParameter("use markdown or seed", param_hint="--splitter")
     show_bar = not as_json and sys.stderr.isatty()
     update, bar = _progress_bar(show_bar)
-    with _rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+    with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
         if bar is not None:
             bar.start()
         try:
@@ -148,9 +101,9 @@ def ingest(
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         for item in report.skipped:
-            _err(f"skipped {_display(item['source'])}: {item['error']}")
+            err(f"skipped {display(item['source'])}: {item['error']}")
         for item in report.errors:
-            _err(f"failed {_display(item['source'])}: {item['error']}")
+            err(f"failed {display(item['source'])}: {item['error']}")
         verb = "would embed" if dry_run else "embedded"
         typer.echo(
             f"{report.files} documents ({report.added} added, {report.changed} changed,"
@@ -181,7 +134,7 @@ def search(
     """Print the passages that best match a question, with their sources."""
     if mode is not None and mode not in ("dense", "bm25", "hybrid"):
         raise typer.BadParameter("use dense, bm25 or hybrid", param_hint="--mode")
-    with _rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+    with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
         hits = rag.search(question, k=k, mode=mode, where=where, sources=source or ())  # type: ignore[arg-type]
     if as_json:
         payload = {"query": question, "hits": [h.to_dict() for h in hits]}
@@ -191,7 +144,7 @@ def search(
         typer.echo("no passages found: ingest some documents first (ragloom ingest PATH)")
         return
     for hit in hits:
-        where_from = _display(hit.source) + (f" › {hit.heading}" if hit.heading else "")
+        where_from = display(hit.source) + (f" › {hit.heading}" if hit.heading else "")
         typer.secho(f"[{hit.rank}] {where_from}  (score {hit.score:.3f})", bold=True)
         text = hit.text.strip()
         typer.echo(
@@ -208,7 +161,7 @@ def status(
     collection: CollectionOpt = None,
 ) -> None:
     """Show where the collection is, what it holds, and how it was built."""
-    with _rag(uri=uri, token=token, collection=collection) as rag:
+    with open_rag(uri=uri, token=token, collection=collection) as rag:
         info = rag.status()
     if as_json:
         typer.echo(json.dumps(info))
@@ -225,13 +178,13 @@ def sources(
     collection: CollectionOpt = None,
 ) -> None:
     """List the documents in the collection."""
-    with _rag(uri=uri, token=token, collection=collection) as rag:
+    with open_rag(uri=uri, token=token, collection=collection) as rag:
         docs = rag.sources()
     if as_json:
         typer.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False))
         return
     for doc in docs:
-        typer.echo(f"{doc.chunks:6d}  {doc.doc_hash[:12]}  {_display(doc.source)}")
+        typer.echo(f"{doc.chunks:6d}  {doc.doc_hash[:12]}  {display(doc.source)}")
 
 
 @app.command()
@@ -243,13 +196,8 @@ def delete(
 ) -> None:
     """Remove documents from the collection."""
     absolute = [s if "://" in s or os.path.isabs(s) else os.path.abspath(s) for s in sources]
-    with _rag(uri=uri, token=token, collection=collection) as rag:
+    with open_rag(uri=uri, token=token, collection=collection) as rag:
         deleted = rag.delete(absolute)
     typer.echo(f"deleted {deleted} chunks")
     if not deleted:
         raise typer.Exit(1)
-
-
-def main() -> None:
-    """Console entry point."""
-    app()
