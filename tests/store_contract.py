@@ -101,8 +101,12 @@ class StoreContract:
         docs = store.documents(root="/root")
         assert [(d.source, d.chunks, d.doc_hash) for d in docs] == [("/root/a.md", 3, "h1")]
         assert store.documents(root="/elsewhere") == []
-        ids = store.chunk_ids_by_source(["/root/a.md", "/root/missing.md"])
-        assert ids == {"/root/a.md": {c.id: "h1" for c in a}}
+        stored = store.chunk_ids_by_source(["/root/a.md", "/root/missing.md"])
+        assert set(stored) == {"/root/a.md"}
+        assert stored["/root/a.md"].hashes == {c.id: "h1" for c in a}
+        assert stored["/root/a.md"].complete("h1") and not stored["/root/a.md"].complete("h2")
+        store.delete_ids([a[0].id])
+        assert not store.chunk_ids_by_source(["/root/a.md"])["/root/a.md"].complete("h1")
 
     def test_filters_on_metadata(self, store: MilvusStore) -> None:
         store.upsert(

@@ -37,6 +37,30 @@ class Settings(BaseSettings):
     overlap_tokens: int = 32
     batch_size: int = 64
     timeout: float = Field(10.0, description="seconds to wait when connecting to Milvus")
+    cache_dir: str = Field(
+        default_factory=lambda: str(
+            Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ragloom"
+        ),
+        description="where embeddings are cached ('' to disable)",
+    )
+    # -- answers (ragloom ask / chat) ----------------------------------------------------
+    llm: str | None = Field(
+        None, description="deepseek, lepton, gemini, openai or none; default: first key set"
+    )
+    llm_model: str | None = Field(None, description="model name; default: the provider's")
+    llm_connect_timeout: float = Field(10.0, gt=0, description="seconds to connect")
+    llm_read_timeout: float = Field(60.0, gt=0, description="longest silence from the model")
+    llm_deadline: float = Field(120.0, gt=0, description="seconds for a whole answer")
+    llm_retries: int = Field(3, ge=0, description="retries on 408/429/5xx/dropped connections")
+    llm_retry_delay: float = Field(0.5, ge=0, description="first backoff delay (doubles)")
+    system_prompt: str | None = Field(None, description="replaces the default system prompt")
+    user_prompt: str | None = Field(
+        None, description="replaces the user prompt; needs {context} and {question}"
+    )
+    context_tokens: int = Field(3000, ge=50, description="token budget of the passages sent")
+    abstain_score: float | None = Field(
+        None, description="answer only when the best dense score reaches this; default calibrated"
+    )
 
     @field_validator("collection")
     @classmethod

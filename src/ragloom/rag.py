@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings
@@ -13,7 +15,14 @@ from ragloom.loaders import LoadLimits
 from ragloom.retrieval import retrieve
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode, StoredDocument
 from ragloom.sync import Ingestor, ProgressFn
-from ragloom.types import Hit, IngestReport
+from ragloom.types import Answer, Hit, IngestReport
+
+if TYPE_CHECKING:
+    from ragloom.answer import Templates
+    from ragloom.llms import LLM, ProviderChoice, Reliability
+
+#: Passages retrieved for an answer, unless ``k`` is given.
+ASK_K = 5
 
 
 class RAG:
@@ -112,8 +121,23 @@ class RAG:
         if not dry_run and self.store.info() is None:
             bm25 = self.store.supports_bm25()
             self.store.create(CollectionInfo(**{**wanted.__dict__, "bm25": bm25}))
-        ingestor = Ingestor(self.store, self.embedder, chunking, limits, progress)
-        return ingestor.run(list(sources), glob=glob, prune=prune, dry_run=dry_run)
+        with self._document_embedder() as embedder:
+            ingestor = Ingestor(self.store, embedder, chunking, limits, progress)
+            return ingestor.run(list(sources), glob=glob, prune=prune, dry_run=dry_run)
+
+    @contextmanager
+    def _document_embedder(self) -> Iterator[Embedder]:
+        """The embedder behind the on-disk cache (when one is configured)."""
+        if not self.settings.cache_dir:
+            yield self.embedder
+            return
+        from ragloom.embedders.cache import CachingEmbedder, EmbeddingCache
+
+        cache = EmbeddingCache(Path(self.settings.cache_dir) / "embeddings.sqlite")
+        try:
+            yield CachingEmbedder(self.embedder, cache)
+        finally:
+            cache.close()
 
     def search(
         self,
@@ -164,6 +188,160 @@ class RAG:
             "chunk_tokens": info.chunk_tokens if info else None,
             "bm25": info.bm25 if info else None,
         }
+
+    # -- answers -----------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        k: int = ASK_K,
+        *,
+        llm: str | LLM | None = None,
+        model: str | None = None,
+        mode: SearchMode | None = None,
+        where: str | None = None,
+        sources: Sequence[str] = (),
+    ) -> Answer:
+        """Answer ``question`` from the ``k`` best passages, with checked citations.
+
+        ``llm`` names a provider (``deepseek``, ``lepton``, ``gemini``, ``openai``,
+        ``none``) or is any ``LLM``; by default the settings', else the first whose key
+        is set, else ``none`` (an extractive answer).
+        """
+        from ragloom.answer import final_answer
+
+        items = self.stream(
+            question, k, llm=llm, model=model, mode=mode, where=where, sources=sources,
+            stream=False,
+        )  # fmt: skip
+        return final_answer(items)
+
+    def stream(
+        self,
+        question: str,
+        k: int = ASK_K,
+        *,
+        llm: str | LLM | None = None,
+        model: str | None = None,
+        mode: SearchMode | None = None,
+        where: str | None = None,
+        sources: Sequence[str] = (),
+        stream: bool = True,
+    ) -> Iterator[str | Answer]:
+        """Like ``ask``, yielding the answer's text as it is written, then the ``Answer``.
+
+        When no passage is relevant enough (see ``relevance``) the documents are said
+        not to cover the question and the model is not called.
+        """
+        from ragloom.answer import abstain, fit_passages, stream_answer
+
+        chosen = self.get_llm(llm, model)
+        notes = [self._choice_note(llm, chosen)]
+        hits = self.search(question, k, mode=mode, where=where, sources=sources)
+        relevance = self.relevance(question, hits, mode=mode, where=where, sources=sources)
+        threshold = self.abstain_threshold()
+        too_weak = threshold is not None and relevance is not None and relevance < threshold
+        if not hits:
+            notes.append("no passages found: ingest documents first (ragloom ingest PATH)")
+        elif too_weak:
+            notes.append(
+                f"the best passage scores {relevance:.3f}, below the abstain threshold "
+                f"{threshold:.3f} (RAGLOOM_ABSTAIN_SCORE)"
+            )
+        if not hits or too_weak:
+            answer = abstain(question, hits, chosen, relevance, notes)
+            yield answer.text
+            yield answer
+            return
+        passages = fit_passages(hits, self.settings.context_tokens)
+        yield from stream_answer(
+            question, passages, chosen, self.templates(), stream=stream,
+            relevance=relevance, notes=notes,
+        )  # fmt: skip
+
+    def relevance(
+        self,
+        question: str,
+        hits: Sequence[Hit] = (),
+        *,
+        mode: SearchMode | None = None,
+        where: str | None = None,
+        sources: Sequence[str] = (),
+    ) -> float | None:
+        """How well the collection covers ``question``: the best passage's dense score.
+
+        Dense scores are cosine similarities whatever the search mode (hybrid scores are
+        ranks fused by RRF and say nothing about relevance), so abstention compares this
+        to one calibrated threshold.  ``hits`` from a dense search are reused.
+        """
+        if hits and mode == "dense":
+            return hits[0].score
+        best = self.search(question, 1, mode="dense", where=where, sources=sources)
+        return best[0].score if best else None
+
+    def abstain_threshold(self) -> float | None:
+        """The dense score below which ragloom abstains: configured, else calibrated for
+        the embedder, else None (abstain only when nothing is found)."""
+        from ragloom.answer import CALIBRATED_ABSTAIN_SCORES
+
+        if self.settings.abstain_score is not None:
+            return self.settings.abstain_score
+        return CALIBRATED_ABSTAIN_SCORES.get(self._query_embedder().name)
+
+    def llm_choice(self, llm: str | None = None) -> ProviderChoice:
+        """Which provider answers, and why: ``llm``, else the settings, else the first
+        provider whose key is set, else ``none``."""
+        from ragloom.llms import choose_provider
+
+        if llm:
+            return choose_provider(llm, "--llm")
+        if self.settings.llm:
+            return choose_provider(self.settings.llm, "RAGLOOM_LLM")
+        return choose_provider(None)
+
+    def get_llm(self, llm: str | LLM | None = None, model: str | None = None) -> LLM:
+        """The model that answers (built once per provider and model)."""
+        from ragloom.llms import make_llm
+
+        if llm is not None and not isinstance(llm, str):
+            return llm
+        choice = self.llm_choice(llm)
+        configured = llm is None or choice.name == (self.settings.llm or "").lower()
+        model = model or (self.settings.llm_model if configured else None)
+        cache: dict[tuple[str, str | None], LLM] = self.__dict__.setdefault("_llms", {})
+        key = (choice.name, model)
+        if key not in cache:
+            cache[key] = make_llm(choice.name, model, self.reliability())
+        return cache[key]
+
+    def reliability(self) -> Reliability:
+        """Timeouts, deadline and retries for model calls, from the settings."""
+        from ragloom.llms import Reliability
+
+        s = self.settings
+        return Reliability(
+            connect_timeout=s.llm_connect_timeout, read_timeout=s.llm_read_timeout,
+            deadline=s.llm_deadline, retries=s.llm_retries, backoff=s.llm_retry_delay,
+        )  # fmt: skip
+
+    def templates(self) -> Templates:
+        """The prompt templates: the defaults, or those the settings replace."""
+        from ragloom.answer import DEFAULT_SYSTEM, DEFAULT_USER, Templates
+
+        return Templates(
+            system=self.settings.system_prompt or DEFAULT_SYSTEM,
+            user=self.settings.user_prompt or DEFAULT_USER,
+        )
+
+    def _choice_note(self, llm: str | LLM | None, chosen: LLM) -> str:
+        from ragloom.answer import NO_LLM_HINT
+
+        if llm is not None and not isinstance(llm, str):
+            return f"answered by {chosen.provider} ({chosen.model})"
+        choice = self.llm_choice(llm)
+        if chosen.provider == "none":
+            return f"extractive answer, no language model ({choice.reason}): {NO_LLM_HINT}"
+        return f"answered by {chosen.provider} ({chosen.model}): {choice.reason}"
 
 
 def _embedder_from_name(name: str, settings: Settings) -> Embedder:

@@ -14,7 +14,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ragloom import lite
@@ -68,6 +68,22 @@ class StoredDocument:
     ingested_at: int
 
 
+@dataclass
+class StoredChunks:
+    """The rows stored for one document: chunk id -> document hash, and chunk counts."""
+
+    hashes: dict[str, str] = field(default_factory=dict)
+    counts: set[int] = field(default_factory=set)
+
+    def complete(self, doc_hash: str) -> bool:
+        """True when every chunk of this version of the document, and nothing else, is here."""
+        return (
+            bool(self.hashes)
+            and self.counts == {len(self.hashes)}
+            and all(h == doc_hash for h in self.hashes.values())
+        )
+
+
 def _quote(value: str) -> str:
     """A string literal for a Milvus boolean expression."""
     return json.dumps(value, ensure_ascii=False)
@@ -114,11 +130,12 @@ class MilvusStore:
         return self._client
 
     def _connect(self) -> Any:
-        _quiet_client_logs()
         if self.is_lite:
             lite.raise_if_locked(self.uri)
         from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
+
+        _quiet_client_logs()  # after the import: pymilvus configures its loggers on import
 
         uri = str(lite.lite_path(self.uri)) if self.is_lite else self.uri
         try:
@@ -195,11 +212,11 @@ class MilvusStore:
         have = self.info()
         if have is None:
             return
-        for field in ("embedder", "dim", "metric", "splitter", "chunk_tokens"):
-            if getattr(have, field) != getattr(wanted, field):
+        for name in ("embedder", "dim", "metric", "splitter", "chunk_tokens"):
+            if getattr(have, name) != getattr(wanted, name):
                 raise CollectionMismatchError(
-                    f"collection '{self.collection}' at {self.uri} was built with {field}"
-                    f" {getattr(have, field)!r}, not {getattr(wanted, field)!r}: pass --rebuild"
+                    f"collection '{self.collection}' at {self.uri} was built with {name}"
+                    f" {getattr(have, name)!r}, not {getattr(wanted, name)!r}: pass --rebuild"
                     " to re-create it with the new settings, or use another --collection"
                 )
 
@@ -347,11 +364,14 @@ class MilvusStore:
             group = ", ".join(_quote(s) for s in batch[start : start + 100])
             yield from self._query_all(f"source in [{group}]", fields)
 
-    def chunk_ids_by_source(self, sources: Iterable[str]) -> dict[str, dict[str, str]]:
-        """For each stored document among ``sources``: its chunk ids mapped to doc hashes."""
-        found: dict[str, dict[str, str]] = {}
-        for row in self._rows_for_sources(sources, ["id", "source", "doc_hash"]):
-            found.setdefault(row["source"], {})[row["id"]] = row["doc_hash"]
+    def chunk_ids_by_source(self, sources: Iterable[str]) -> dict[str, StoredChunks]:
+        """For each stored document among ``sources``: its chunk ids, hashes and count."""
+        found: dict[str, StoredChunks] = {}
+        fields = ["id", "source", "doc_hash", "doc_chunks"]
+        for row in self._rows_for_sources(sources, fields):
+            stored = found.setdefault(row["source"], StoredChunks())
+            stored.hashes[row["id"]] = row["doc_hash"]
+            stored.counts.add(int(row["doc_chunks"]))
         return found
 
     def documents(self, root: str | None = None) -> list[StoredDocument]:
@@ -367,6 +387,12 @@ class MilvusStore:
             for r in self._query_all(expr, fields)
         ]
         return sorted(docs, key=lambda d: d.source)
+
+    def sources_under(self, root: str) -> set[str]:
+        """Every document source stored under ``root`` (complete or not)."""
+        if self.info() is None:
+            return set()
+        return {r["source"] for r in self._query_all(f"root == {_quote(root)}", ["source"])}
 
     def count(self) -> int:
         """Chunks in the collection."""

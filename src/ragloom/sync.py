@@ -1,23 +1,28 @@
 """Ingestion as synchronisation: the collection itself is the record of what is in it.
 
-A document is stored as chunks whose ids derive from (source, position, text).  It is
-up to date exactly when the ids stored for its source are the ids its current text
-chunks into, all carrying its current hash.  Anything else (new, edited, half-written
-by a killed process) is repaired by writing the missing chunks first and deleting the
-stale ones after, so a run that is interrupted at any point and run again converges to
-the same state as one clean run.
+A document is stored as chunks whose ids derive from (source, position, text), and every
+row carries the document's hash and chunk count.  A document is up to date exactly when
+the rows stored for its source all carry its current hash and there are as many as the
+count says; that is checked before chunking, so an unchanged document costs one query.
+Anything else (new, edited, half-written by a killed process) is repaired by writing the
+missing chunks first and deleting stale ones after, so a run interrupted at any point
+and run again converges to the state one clean run produces.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-from ragloom.chunking import ChunkSettings, chunk_document
+from ragloom.chunking import ChunkSettings, chunk_document, document_hash
 from ragloom.embedders.base import Embedder
-from ragloom.loaders import LoadLimits, load_sources
-from ragloom.store import MilvusStore
+from ragloom.loaders import LoadLimits, PathGlob, load_sources
+from ragloom.store import MilvusStore, StoredChunks
 from ragloom.types import Chunk, Document, IngestReport, LoadIssue
 
 ProgressFn = Callable[[str, int, int], None]  # (current source, files done, chunks embedded)
@@ -37,19 +42,26 @@ class DocPlan:
     chunks: int = 0
 
 
-def plan_document(chunks: Sequence[Chunk], stored: dict[str, str], source: str) -> DocPlan:
-    """Compare a document's fresh chunks with the ids (and hashes) stored for it."""
-    wanted = {c.id: c for c in chunks}
-    doc_hash = chunks[0].doc_hash if chunks else ""
-    if not stored:
+def plan_document(chunks: Sequence[Chunk], stored: StoredChunks | None, source: str) -> DocPlan:
+    """Compare a document's fresh chunks with the rows stored for it."""
+    if not stored or not stored.hashes:
         return DocPlan(source, "added", write=list(chunks), chunks=len(chunks))
-    up_to_date = set(stored) == set(wanted) and all(h == doc_hash for h in stored.values())
-    if up_to_date:
+    doc_hash = chunks[0].doc_hash if chunks else ""
+    if stored.complete(doc_hash) and set(stored.hashes) == {c.id for c in chunks}:
         return DocPlan(source, "unchanged", chunks=len(chunks))
-    # Rows whose id survives but whose hash is old are rewritten (cheaply: same text).
-    write = [c for cid, c in wanted.items() if stored.get(cid) != doc_hash]
-    delete = [cid for cid in stored if cid not in wanted]
+    wanted = {c.id: c for c in chunks}
+    # A surviving id whose row carries an old hash or count is rewritten (same text: cached).
+    write = [
+        c
+        for cid, c in wanted.items()
+        if stored.hashes.get(cid) != doc_hash or stored.counts != {len(chunks)}
+    ]
+    delete = [cid for cid in stored.hashes if cid not in wanted]
     return DocPlan(source, "changed", write=write, delete=delete, chunks=len(chunks))
+
+
+class Interrupted(Exception):
+    """Ctrl-C arrived; the current batch was finished first."""
 
 
 class Ingestor:
@@ -68,6 +80,7 @@ class Ingestor:
         self.chunking = chunking
         self.limits = limits or LoadLimits()
         self.progress = progress
+        self._stop = threading.Event()
 
     def run(
         self,
@@ -82,49 +95,78 @@ class Ingestor:
         seen: dict[str, set[str]] = {}  # root -> sources found under it (read or not)
         unreadable: set[str] = set()  # roots that could not be listed at all
         pending: list[Document] = []
-        for item in load_sources(sources, glob=glob, limits=self.limits):
-            if isinstance(item, LoadIssue):
-                entry = {"source": item.source, "error": item.reason}
-                (report.skipped if item.skipped else report.errors).append(entry)
-                root = item.root or _root_of(item.source)
-                seen.setdefault(root, set()).add(item.source)
-                if item.source == root and not item.skipped:
-                    unreadable.add(root)
-                continue
-            seen.setdefault(item.root, set()).add(item.source)
-            pending.append(item)
-            if len(pending) >= _DOCS_PER_BATCH:
-                self._sync_batch(pending, report, dry_run)
-                pending = []
-        if pending:
-            self._sync_batch(pending, report, dry_run)
-        if prune:
-            # A folder or archive that could not be listed says nothing about what left it.
-            self._prune({r: f for r, f in seen.items() if r not in unreadable}, report, dry_run)
-        if not dry_run:
-            self.store.flush()
+        with self._stop_on_ctrl_c():
+            try:
+                for item in load_sources(sources, glob=glob, limits=self.limits):
+                    if isinstance(item, LoadIssue):
+                        entry = {"source": item.source, "error": item.reason}
+                        (report.skipped if item.skipped else report.errors).append(entry)
+                        root = item.root or item.source.split("::", 1)[0]
+                        seen.setdefault(root, set()).add(item.source)
+                        if item.source == root and not item.skipped:
+                            unreadable.add(root)
+                        continue
+                    seen.setdefault(item.root, set()).add(item.source)
+                    pending.append(item)
+                    if len(pending) >= _DOCS_PER_BATCH:
+                        self._sync_batch(pending, report, dry_run)
+                        pending = []
+                if pending:
+                    self._sync_batch(pending, report, dry_run)
+                if prune:
+                    # A folder or archive that could not be listed says nothing about what left.
+                    listed = {r: found for r, found in seen.items() if r not in unreadable}
+                    self._prune(listed, PathGlob(glob) if glob else None, report, dry_run)
+            except Interrupted:
+                report.interrupted = True
+            finally:
+                if not dry_run:
+                    self.store.flush()
         report.seconds = time.perf_counter() - started
         return report
 
-    def _chunk(self, doc: Document, report: IngestReport) -> list[Chunk] | None:
-        chunks = chunk_document(doc, self.chunking, self.embedder.count_tokens)
-        if not chunks:
-            report.errors.append({"source": doc.source, "error": "no text to index"})
-            return None
-        return chunks
+    @contextmanager
+    def _stop_on_ctrl_c(self) -> Iterator[None]:
+        """The first Ctrl-C finishes the current batch and stops; a second one aborts."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum: int, frame: Any) -> None:
+            if self._stop.is_set():
+                raise KeyboardInterrupt
+            self._stop.set()
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _check_stop(self) -> None:
+        if self._stop.is_set():
+            raise Interrupted
 
     def _sync_batch(self, docs: list[Document], report: IngestReport, dry_run: bool) -> None:
-        chunked = [(doc, self._chunk(doc, report)) for doc in docs]
+        self._check_stop()
         stored = self.store.chunk_ids_by_source(doc.source for doc in docs)
         to_write: list[Chunk] = []
         to_delete: list[str] = []
-        for doc, chunks in chunked:
-            if chunks is None:
-                continue
-            plan = plan_document(chunks, stored.get(doc.source, {}), doc.source)
+        for doc in docs:
+            state = stored.get(doc.source)
+            if state is not None and state.complete(document_hash(doc)):
+                plan = DocPlan(doc.source, "unchanged", chunks=len(state.hashes))
+            else:
+                chunks = chunk_document(doc, self.chunking, self.embedder.count_tokens)
+                if not chunks:
+                    report.errors.append({"source": doc.source, "error": "no text to index"})
+                    continue
+                plan = plan_document(chunks, state, doc.source)
             report.files += 1
             report.chunks += plan.chunks
             setattr(report, plan.status, getattr(report, plan.status) + 1)
+            if plan.status != "unchanged":
+                report.plan.setdefault(plan.status, []).append(doc.source)
             to_write.extend(plan.write)
             to_delete.extend(plan.delete)
         if dry_run:
@@ -132,9 +174,11 @@ class Ingestor:
             return
         for start in range(0, len(to_write), _CHUNKS_PER_BATCH):
             batch = to_write[start : start + _CHUNKS_PER_BATCH]
+            cached_before = getattr(self.embedder, "hits", 0)
             vectors = self.embedder.embed([c.embed_text for c in batch], "document")
             self.store.upsert(batch, vectors)
-            report.embedded += len(batch)
+            report.embedded += len(batch) - (getattr(self.embedder, "hits", 0) - cached_before)
+            report.written += len(batch)
             if self.progress:
                 self.progress(batch[-1].source, report.files, report.embedded)
         # Stale chunks go only after their replacements are written.
@@ -145,17 +189,32 @@ class Ingestor:
     def _prune(
         self,
         seen: dict[str, set[str]],
+        selected: PathGlob | None,
         report: IngestReport,
         dry_run: bool,
     ) -> None:
-        """Delete documents that disappeared from a directory or archive that was re-read."""
+        """Delete documents that disappeared from a directory or archive that was re-read.
+
+        With a glob, only documents the glob selects are candidates: ingesting ``docs/``
+        with ``--glob '*.txt'`` leaves its markdown files alone.
+        """
         for root, found in seen.items():
-            gone = [d.source for d in self.store.documents(root=root) if d.source not in found]
+            gone = [
+                source
+                for source in self.store.sources_under(root)
+                if source not in found and (selected is None or selected(_relative(source, root)))
+            ]
             report.removed += len(gone)
+            if gone:
+                report.plan.setdefault("removed", []).extend(gone)
             if gone and not dry_run:
+                self._check_stop()
                 self.store.delete_sources(gone)
 
 
-def _root_of(source: str) -> str:
-    """The ingest root of an issue's source (archive members belong to their archive)."""
-    return source.split("::", 1)[0]
+def _relative(source: str, root: str) -> str:
+    """A document's path inside the folder or archive it was found in."""
+    for sep in ("::", "/"):
+        if source.startswith(root + sep):
+            return source[len(root) + len(sep) :]
+    return source.rsplit("/", 1)[-1]

@@ -76,7 +76,12 @@ class Hit:
 
 @dataclass
 class IngestReport:
-    """What one ingest did: counts and the sources that failed (with reasons)."""
+    """What one ingest did: counts and the sources that failed (with reasons).
+
+    ``added``/``changed``/``unchanged``/``removed`` count documents; ``embedded`` counts
+    chunks the model embedded (cache hits excluded), ``written`` chunks written to Milvus;
+    ``plan`` lists the sources added, changed and removed.
+    """
 
     files: int = 0
     chunks: int = 0
@@ -85,8 +90,11 @@ class IngestReport:
     changed: int = 0
     removed: int = 0
     unchanged: int = 0
+    written: int = 0
     skipped: list[dict[str, str]] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
+    plan: dict[str, list[str]] = field(default_factory=dict)
+    interrupted: bool = False
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,8 +107,11 @@ class IngestReport:
             "changed": self.changed,
             "removed": self.removed,
             "unchanged": self.unchanged,
+            "written": self.written,
             "skipped": self.skipped,
             "errors": self.errors,
+            "plan": self.plan,
+            "interrupted": self.interrupted,
             "seconds": round(self.seconds, 3),
         }
 
@@ -117,3 +128,62 @@ class LoadIssue:
     reason: str
     skipped: bool = False
     root: str = ""  # the ingest argument it was found under (kept from pruning)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage an answer cites as ``[n]``: ``n`` is its number in the prompt."""
+
+    n: int
+    chunk_id: str
+    source: str
+    heading: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape ``ragloom ask --json`` prints."""
+        return {"n": self.n, "chunk_id": self.chunk_id, "source": self.source,
+                "heading": self.heading}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer to one question, with the passages it was given and the ones it cites.
+
+    ``hits`` are the passages sent to the model, numbered 1.. in order (``[n]`` cites
+    ``hits[n-1]``); ``removed_citations`` are numbers the model cited that match no
+    passage (they were taken out of ``text``).  ``abstained`` is true when retrieval
+    found nothing relevant (the model was not called, ``abstain_reason`` "retrieval")
+    or the model said the passages lack the answer (``abstain_reason`` "llm").
+    ``provider`` is ``"none"`` for an extractive answer built without a model.
+    ``notes`` are messages for the user (which provider was chosen and why, ...).
+    """
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...] = ()
+    hits: tuple[Hit, ...] = ()
+    abstained: bool = False
+    abstain_reason: str | None = None
+    provider: str = "none"
+    model: str = ""
+    usage: dict[str, int] = field(default_factory=dict)
+    removed_citations: tuple[int, ...] = ()
+    relevance: float | None = None
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape ``ragloom ask --json`` prints."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "citations": [c.to_dict() for c in self.citations],
+            "hits": [h.to_dict() for h in self.hits],
+            "abstained": self.abstained,
+            "abstain_reason": self.abstain_reason,
+            "provider": self.provider,
+            "model": self.model,
+            "usage": dict(self.usage),
+            "removed_citations": list(self.removed_citations),
+            "relevance": None if self.relevance is None else round(self.relevance, 6),
+            "notes": list(self.notes),
+        }

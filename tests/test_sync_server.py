@@ -1,0 +1,36 @@
+"""Incremental, crash-safe ingestion on the real Milvus server."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ragloom import RAG
+from ragloom.testing import FakeEmbedder
+from tests.conftest import DOCS_ZIP
+from tests.sync_contract import MakeRag, SyncContract
+
+pytestmark = [
+    pytest.mark.server,
+    pytest.mark.skipif(not DOCS_ZIP.is_file(), reason="../shared/corpus not present"),
+]
+
+
+class TestSyncOnMilvusServer(SyncContract):
+    @pytest.fixture
+    def target(self, milvus_server: str) -> tuple[str, str]:
+        return milvus_server, f"sync_{uuid.uuid4().hex[:8]}"
+
+    @pytest.fixture
+    def make_rag(self, target: tuple[str, str], tmp_path: Path) -> MakeRag:
+        uri, collection = target
+
+        def make(**settings: Any) -> RAG:
+            embedder = FakeEmbedder(dim=32, max_tokens=256)
+            settings.setdefault("cache_dir", str(tmp_path / "cache"))
+            return RAG(uri=uri, collection=collection, embedder=embedder, **settings)
+
+        return make
