@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import os
 import sys
 from collections.abc import Callable
@@ -104,12 +105,23 @@ def ingest(
             err(f"skipped {display(item['source'])}: {item['error']}")
         for item in report.errors:
             err(f"failed {display(item['source'])}: {item['error']}")
+        if dry_run:
+            for status, listed in report.plan.items():
+                for source in listed:
+                    typer.echo(f"{status:>8}  {display(source)}")
         verb = "would embed" if dry_run else "embedded"
         typer.echo(
             f"{report.files} documents ({report.added} added, {report.changed} changed,"
             f" {report.unchanged} unchanged, {report.removed} removed), {report.chunks} chunks,"
             f" {verb} {report.embedded}, {len(report.errors)} failed, in {report.seconds:.1f}s"
+            + (" (dry run: nothing written)" if dry_run else "")
         )
+    if report.interrupted:
+        err(
+            "interrupted: what was written is consistent; run the same command again to"
+            " resume (finished documents are skipped)"
+        )
+        raise typer.Exit(130)
     if report.errors:
         raise typer.Exit(1)
 
@@ -184,7 +196,8 @@ def sources(
         typer.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False))
         return
     for doc in docs:
-        typer.echo(f"{doc.chunks:6d}  {doc.doc_hash[:12]}  {display(doc.source)}")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.ingested_at))
+        typer.echo(f"{doc.chunks:6d}  {doc.doc_hash[:12]}  {when}  {display(doc.source)}")
 
 
 @app.command()
