@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
