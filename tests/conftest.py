@@ -32,6 +32,12 @@ def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(autouse=True)
+def _own_embedding_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with an empty embedding cache, outside the user's home."""
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(tmp_path / "embedding-cache"))
+
+
 @pytest.fixture(scope="session")
 def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Milvus standalone server (PyPI package 'milvus'), started once per session."""
