@@ -5,6 +5,8 @@ rag = RAG(uri="./ragloom.db")
 rag.ingest(["docs/"])
 for hit in rag.search("How do I use a Milvus server?", k=3):
     print(hit.rank, hit.source, hit.heading)
+answer = rag.ask("How do I use a Milvus server?")   # an LLM if a key is set, else extractive
+print(answer.text, [c.source for c in answer.citations])
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ragloom.errors import (
     StoreError,
     StoreLockedError,
 )
-from ragloom.types import Chunk, Document, Hit, IngestReport, LoadIssue
+from ragloom.types import Answer, Chunk, Citation, Document, Hit, IngestReport, LoadIssue
 
 if TYPE_CHECKING:
     from ragloom.rag import RAG
@@ -31,7 +33,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RAG",
+    "Answer",
     "Chunk",
+    "Citation",
     "CollectionMismatchError",
     "ConfigError",
     "Document",

@@ -1,6 +1,7 @@
 """Fakes shipped with ragloom so its users (and its own tests) can run offline.
 
 - ``FakeEmbedder``: an in-process ``Embedder`` with hashed bag-of-words vectors.
+- ``FakeLLM``: an in-process ``LLM`` answering from a queue, recording its prompts.
 - ``FakeOpenAIServer`` / ``FakeGeminiServer``: loopback HTTP servers speaking the providers'
   wire formats, for driving the real ``openai`` / ``google-genai`` SDKs.  Each records its
   requests and serves scripted items (``Reply``, ``HttpError``, ``Hang``, ``Cut``,
@@ -18,6 +19,7 @@ Example::
 from ragloom.testing._server import DEFAULT_ANSWER, FakeServer
 from ragloom.testing.embedder import FakeEmbedder, hashed_embedding
 from ragloom.testing.gemini_fake import FakeGeminiServer
+from ragloom.testing.llm import FakeLLM
 from ragloom.testing.openai_fake import FakeOpenAIServer
 from ragloom.testing.scripts import (
     Cut,
@@ -34,6 +36,7 @@ __all__ = [
     "Cut",
     "FakeEmbedder",
     "FakeGeminiServer",
+    "FakeLLM",
     "FakeOpenAIServer",
     "FakeServer",
     "Hang",

@@ -1,0 +1,99 @@
+"""Multi-turn conversations over ``RAG``: follow-ups become standalone questions first.
+
+"And how do I change it?" retrieves nothing useful on its own, so before retrieval the
+model rewrites each follow-up, given the conversation so far, into a question that
+stands alone.  Without a model (``--llm none``) questions are used as typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from ragloom.llms.base import LLM, Message, Prompt
+from ragloom.types import Answer
+
+if TYPE_CHECKING:
+    from ragloom.rag import RAG
+    from ragloom.store import SearchMode
+
+REWRITE_SYSTEM = (
+    "You rewrite follow-up questions. Given a conversation and a follow-up question, "
+    "write one standalone question that means the same and can be understood without "
+    "the conversation. Reply with the question only, in the language of the follow-up."
+)
+REWRITE_USER = """<conversation>
+{history}
+</conversation>
+<question>
+{question}
+</question>"""
+#: Turns of history shown to the rewriter (older ones rarely matter, and cost tokens).
+HISTORY_TURNS = 6
+#: An answer is cut to this many characters in the rewriter's history.
+_ANSWER_CHARS = 600
+
+
+class Conversation:
+    """A chat with one collection: ``ask`` answers, remembering the turns; ``reset`` forgets.
+
+    ``last`` is the latest ``Answer`` (its ``question`` is the standalone question that
+    was searched for).
+    """
+
+    def __init__(
+        self,
+        rag: RAG,
+        *,
+        llm: str | LLM | None = None,
+        model: str | None = None,
+        k: int | None = None,
+        mode: SearchMode | None = None,
+        sources: Sequence[str] = (),
+    ) -> None:
+        from ragloom.rag import ASK_K
+
+        self.rag = rag
+        self.llm = rag.get_llm(llm, model)
+        self.k = k or ASK_K
+        self.mode = mode
+        self.sources = tuple(sources)
+        self.turns: list[tuple[str, str]] = []
+        self.last: Answer | None = None
+
+    def reset(self) -> None:
+        """Forget the conversation."""
+        self.turns.clear()
+        self.last = None
+
+    def standalone(self, text: str) -> str:
+        """``text`` rewritten to stand alone, given the turns so far (as is on the first)."""
+        if not self.turns or self.llm.provider == "none":
+            return text
+        history = "\n".join(
+            f"User: {q}\nAssistant: {_clip(a)}" for q, a in self.turns[-HISTORY_TURNS:]
+        )
+        user = REWRITE_USER.replace("{history}", history).replace("{question}", text)
+        prompt = Prompt(REWRITE_SYSTEM, (Message("user", user),), question=text)
+        lines = [ln.strip() for ln in self.llm.complete(prompt).text.splitlines() if ln.strip()]
+        rewritten = lines[0].strip("\"'` ") if lines else ""
+        return rewritten or text
+
+    def ask(self, text: str, *, stream: bool = True) -> Iterator[str | Answer]:
+        """Answer ``text`` in context: text pieces, then the ``Answer``."""
+        return self.answer(self.standalone(text), stream=stream)
+
+    def answer(self, question: str, *, stream: bool = True) -> Iterator[str | Answer]:
+        """Answer a standalone ``question`` and remember the turn."""
+        items = self.rag.stream(
+            question, self.k, llm=self.llm, mode=self.mode, sources=self.sources, stream=stream
+        )
+        for item in items:
+            if isinstance(item, Answer):
+                self.last = item
+                self.turns.append((question, item.text))
+            yield item
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= _ANSWER_CHARS else text[:_ANSWER_CHARS] + " …"

@@ -1,0 +1,216 @@
+"""Commands that answer questions: ``ask`` (one question) and ``chat`` (a conversation)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ragloom.cli.common import (
+    CollectionOpt,
+    JsonOpt,
+    TokenOpt,
+    UriOpt,
+    app,
+    display,
+    err,
+    open_rag,
+)
+from ragloom.errors import RagloomError
+
+if TYPE_CHECKING:
+    from ragloom.chat import Conversation
+    from ragloom.types import Answer
+
+LlmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="deepseek, lepton, gemini, openai or none [env RAGLOOM_LLM]; "
+        "default: the first provider whose key is set, else none",
+    ),
+]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="the provider's model [env RAGLOOM_LLM_MODEL]")
+]
+TopKOpt = Annotated[int, typer.Option("-k", "--top-k", min=1, help="passages to retrieve")]
+ModeOpt = Annotated[
+    str | None, typer.Option("--mode", help="dense, bm25 or hybrid (default: best available)")
+]
+SourceOpt = Annotated[
+    list[str] | None, typer.Option("--source", help="only sources matching this glob")
+]
+StreamOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--stream/--no-stream",
+        help="print the answer as it is written (default: on a terminal)",
+        show_default=False,
+    ),
+]
+EXTRACTIVE_LABEL = "Extractive answer (no language model): sentences quoted from your documents"
+
+
+def _check_choices(llm: str | None, mode: str | None) -> None:
+    """Usage errors (exit 2) for an unknown provider or search mode."""
+    from ragloom.llms import llm_names
+
+    if llm is not None and llm.strip().lower() not in llm_names():
+        raise typer.BadParameter(f"use one of {', '.join(llm_names())}", param_hint="--llm")
+    if mode is not None and mode not in ("dense", "bm25", "hybrid"):
+        raise typer.BadParameter("use dense, bm25 or hybrid", param_hint="--mode")
+
+
+def _print_answer(
+    items: Iterator[str | Answer], *, live: bool, extractive: bool, provider_note: bool = True
+) -> Answer:
+    """Print an answer stream (pieces as they come when ``live``), its sources, its notes
+    (on stderr; the first, which provider answered and why, only if ``provider_note``)."""
+    from ragloom.types import Answer
+
+    if extractive:
+        typer.secho(EXTRACTIVE_LABEL, bold=True)
+    answer = None
+    for item in items:
+        if isinstance(item, Answer):
+            answer = item
+        elif live:
+            sys.stdout.write(item)
+            sys.stdout.flush()
+    if answer is None:  # pragma: no cover - every stream ends with an Answer
+        raise RagloomError("the answer stream ended without an answer")
+    typer.echo("" if live else answer.text)
+    _print_sources(answer)
+    for note in answer.notes if provider_note else answer.notes[1:]:
+        err(note)
+    return answer
+
+
+def _print_sources(answer: Answer) -> None:
+    """The cited passages' files and headings (or the passages sent, when none is cited)."""
+    if answer.abstained and answer.abstain_reason == "retrieval":
+        return
+    cited = {c.n for c in answer.citations}
+    if cited:
+        typer.echo("\nSources:")
+    elif answer.hits and not answer.abstained:
+        typer.echo("\nPassages sent (none cited):")
+    for n, hit in enumerate(answer.hits, start=1):
+        if cited and n not in cited:
+            continue
+        if not cited and answer.abstained:
+            break
+        heading = f" › {hit.heading}" if hit.heading else ""
+        typer.echo(f"[{n}] {display(hit.source)}{heading}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="what to ask your documents")],
+    llm: LlmOpt = None,
+    model: ModelOpt = None,
+    k: TopKOpt = 5,
+    mode: ModeOpt = None,
+    source: SourceOpt = None,
+    stream: StreamOpt = None,
+    as_json: JsonOpt = False,
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Answer a question from the collection, citing the passages it used."""
+    _check_choices(llm, mode)
+    live = not as_json and (stream if stream is not None else sys.stdout.isatty())
+    with open_rag(uri=uri, token=token, collection=collection) as rag:
+        extractive = rag.get_llm(llm, model).provider == "none"
+        items = rag.stream(
+            question, k, llm=llm, model=model, mode=mode, sources=source or (),  # type: ignore[arg-type]
+            stream=live,
+        )  # fmt: skip
+        if as_json:
+            from ragloom.answer import final_answer
+
+            typer.echo(json.dumps(final_answer(items).to_dict(), ensure_ascii=False))
+        else:
+            _print_answer(items, live=live, extractive=extractive)
+
+
+@app.command()
+def chat(
+    llm: LlmOpt = None,
+    model: ModelOpt = None,
+    k: TopKOpt = 5,
+    mode: ModeOpt = None,
+    source: SourceOpt = None,
+    stream: StreamOpt = None,
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Talk with your documents: follow-ups are understood in context.
+
+    Commands: /sources (the last answer's sources), /reset (forget the conversation),
+    /quit.
+    """
+    _check_choices(llm, mode)
+    live = stream if stream is not None else sys.stdout.isatty()
+    with open_rag(uri=uri, token=token, collection=collection) as rag:
+        from ragloom.chat import Conversation
+
+        conversation = Conversation(
+            rag, llm=llm, model=model, k=k, mode=mode, sources=source or (),  # type: ignore[arg-type]
+        )  # fmt: skip
+        chosen = conversation.llm
+        err(
+            f"chatting with {chosen.provider} ({chosen.model}): {rag.llm_choice(llm).reason}."
+            " Commands: /sources, /reset, /quit"
+        )
+        if chosen.provider == "none":
+            from ragloom.answer import NO_LLM_HINT
+
+            err(f"answers are extractive: {NO_LLM_HINT}")
+        while True:
+            text = _read_line("you> ")
+            if text is None or text in ("/quit", "/exit", "/q"):
+                break
+            if not text:
+                continue
+            if text == "/reset":
+                conversation.reset()
+                typer.echo("(conversation forgotten)")
+            elif text == "/sources":
+                if conversation.last is None:
+                    typer.echo("(no answer yet)")
+                else:
+                    _print_sources(conversation.last)
+            elif text.startswith("/"):
+                typer.echo("commands: /sources, /reset, /quit")
+            else:
+                _chat_turn(conversation, text, live)
+
+
+def _chat_turn(conversation: Conversation, text: str, live: bool) -> None:
+    """Answer one message; a failure is reported and the chat goes on."""
+    try:
+        question = conversation.standalone(text)
+        if question != text:
+            err(f"searching for: {question}")
+        _print_answer(
+            conversation.answer(question, stream=live), live=live,
+            extractive=conversation.llm.provider == "none", provider_note=False,
+        )  # fmt: skip
+    except RagloomError as exc:
+        err(str(exc))
+
+
+def _read_line(prompt: str) -> str | None:
+    """One line from the user (None at end of input)."""
+    typer.echo(prompt, nl=False)
+    line = sys.stdin.readline()
+    if not line:
+        typer.echo()
+        return None
+    return line.strip()

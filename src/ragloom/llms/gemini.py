@@ -1,0 +1,220 @@
+"""Gemini chat models through the ``google-genai`` SDK (the Gemini Developer API).
+
+The key comes from ``api_key``, ``GEMINI_API_KEY`` or ``GOOGLE_API_KEY``; the server
+from ``base_url`` or ``GEMINI_BASE_URL``.  The system prompt goes in
+``system_instruction``; assistant turns are sent with Gemini's ``model`` role.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ragloom.embedders._remote import host_of, is_transport_error, resolve_key
+from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
+from ragloom.llms._retry import RETRY_STATUSES, Retrier, Transient, parse_retry_after
+from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
+
+#: The tutorials used gemini-2.0-flash, shut down in 2026; Google's deprecation table
+#: names gemini-3.5-flash-lite as the replacement of its successor, gemini-2.5-flash.
+DEFAULT_MODEL = "gemini-3.5-flash-lite"
+KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+_DEFAULT_HOST = "https://generativelanguage.googleapis.com"
+#: Finish reasons that mean the model would not answer, not that it had nothing to say.
+_BLOCKED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"}
+
+
+class GeminiLLM:
+    """An ``LLM`` over ``genai.Client().models.generate_content[_stream]``."""
+
+    provider = "gemini"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        reliability: Reliability | None = None,
+    ) -> None:
+        self.model = (model or DEFAULT_MODEL).removeprefix("models/")
+        self.base_url = base_url or os.environ.get("GEMINI_BASE_URL", "").strip() or None
+        self.reliability = reliability or Reliability()
+        # Checked now, so a missing key is reported before any retrieval work.
+        self._api_key = resolve_key(api_key, KEY_ENVS, self.base_url, hint="or pass --llm none")
+        self._client: Any = None
+        self.who = f"Gemini model '{self.model}' at {host_of(self.base_url, _DEFAULT_HOST)}"
+        self._retrier = Retrier(self.reliability, self.who, _classify, self._to_error)
+
+    def complete(self, prompt: Prompt) -> Completion:
+        """The whole answer from ``generateContent``."""
+        return self._retrier.call(lambda timeout: self._complete_once(prompt, timeout))
+
+    def stream(self, prompt: Prompt) -> Iterator[StreamItem]:
+        """Text deltas from ``streamGenerateContent``, then the ``Completion``."""
+        return self._retrier.stream(lambda timeout: self._stream_once(prompt, timeout))
+
+    # -- one attempt -------------------------------------------------------------------
+
+    def _client_or_create(self) -> Any:
+        if self._client is None:
+            try:
+                from google import genai
+                from google.genai import types
+            except ImportError as exc:
+                raise MissingDependencyError("google-genai", "gemini", "--llm gemini") from exc
+            options = types.HttpOptions(
+                base_url=self.base_url,
+                timeout=int(self.reliability.read_timeout * 1000),
+                retry_options=types.HttpRetryOptions(attempts=1),  # ragloom retries
+            )
+            self._client = genai.Client(api_key=self._api_key, vertexai=False, http_options=options)
+        return self._client
+
+    def _arguments(self, prompt: Prompt, timeout: float) -> dict[str, Any]:
+        from google.genai import types
+
+        contents = [
+            types.Content(
+                role="model" if m.role == "assistant" else "user",
+                parts=[types.Part(text=m.content)],
+            )
+            for m in prompt.messages
+            if m.role != "system"
+        ]
+        config = types.GenerateContentConfig(
+            system_instruction=prompt.system or None,
+            # One number bounds connect and each read; in milliseconds.
+            http_options=types.HttpOptions(timeout=max(1, int(timeout * 1000))),
+        )
+        return {"model": self.model, "contents": contents, "config": config}
+
+    def _complete_once(self, prompt: Prompt, timeout: float) -> Completion:
+        client = self._client_or_create()
+        response = client.models.generate_content(**self._arguments(prompt, timeout))
+        text, finish = _text(response), _finish(response)
+        if not text.strip():
+            raise self._empty(finish)
+        return Completion(text, _model(response) or self.model, _usage(response), finish)
+
+    def _stream_once(self, prompt: Prompt, timeout: float) -> Iterator[StreamItem]:
+        client = self._client_or_create()
+        parts: list[str] = []
+        finish: str | None = None
+        usage: dict[str, int] = {}
+        model = self.model
+        for chunk in client.models.generate_content_stream(**self._arguments(prompt, timeout)):
+            piece = _text(chunk)
+            if piece:
+                parts.append(piece)
+                yield piece
+            finish = _finish(chunk) or finish
+            usage = _usage(chunk) or usage
+            model = _model(chunk) or model
+        text = "".join(parts)
+        if not text.strip():
+            raise self._empty(finish)
+        yield Completion(text, model, usage, finish)
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _empty(self, finish: str | None) -> ProviderError:
+        if finish in _BLOCKED:
+            return ProviderError(f"{self.who} declined to answer (finish reason {finish})")
+        why = f" (finish reason: {finish})" if finish else ""
+        return ProviderError(f"{self.who} sent an empty answer{why}: ask again")
+
+    def _to_error(self, exc: Exception) -> RagloomError:
+        """An SDK exception as a message a user can act on."""
+        from google.genai import errors
+
+        who, host = self.who, host_of(self.base_url, _DEFAULT_HOST)
+        if isinstance(exc, errors.APIError):
+            code, msg = exc.code, str(exc.message or exc.status or "")
+            if _is_key_error(exc):
+                return ConfigError(
+                    f"{host} rejected the API key ({code}: {msg}): check GEMINI_API_KEY, "
+                    "or pass --llm none"
+                )
+            if code == 404:
+                return ConfigError(
+                    f"{who} was not found (404: {msg}): check --model (RAGLOOM_LLM_MODEL)"
+                )
+            if code == 429:
+                return ProviderError(
+                    f"{who} is rate limited (429: {msg}): wait and retry, or check your quota"
+                )
+            return ProviderError(f"{who} failed with HTTP {code}: {msg}")
+        if is_transport_error(exc):
+            if "timeout" in type(exc).__name__.lower():
+                return ProviderError(
+                    f"{who} did not answer within the {self.reliability.read_timeout:g}s "
+                    "read timeout: retry later, or raise RAGLOOM_LLM_READ_TIMEOUT"
+                )
+            return ProviderError(
+                f"could not reach {host}, or the connection dropped: "
+                "check GEMINI_BASE_URL and the network, then retry"
+            )
+        if isinstance(exc, ValueError):
+            return ProviderError(
+                f"{who} sent a malformed response (not the JSON of the Gemini API): "
+                "check that GEMINI_BASE_URL points at the Gemini API"
+            )
+        return ProviderError(f"{who} sent an unusable response: {type(exc).__name__}: {exc}")
+
+
+def _classify(exc: Exception) -> Transient | None:
+    """Which SDK exceptions deserve another attempt."""
+    from google.genai import errors
+
+    if isinstance(exc, errors.APIError):
+        if exc.code not in RETRY_STATUSES:
+            return None
+        return Transient(retry_after=parse_retry_after(getattr(exc.response, "headers", None)))
+    if is_transport_error(exc):
+        return Transient(timeout="timeout" in type(exc).__name__.lower())
+    return None
+
+
+def _is_key_error(exc: Any) -> bool:
+    """True for a missing/invalid key: 401, 403, or Google's 400 ``API_KEY_INVALID``."""
+    if exc.code in (401, 403):
+        return True
+    text = f"{exc.message} {exc.details}"
+    return bool(exc.code == 400 and ("API_KEY_INVALID" in text or "API key not valid" in text))
+
+
+def _text(response: Any) -> str:
+    """The answer text of a response or stream chunk, thoughts left out."""
+    out = []
+    for candidate in (getattr(response, "candidates", None) or [])[:1]:
+        content = getattr(candidate, "content", None)
+        for part in getattr(content, "parts", None) or []:
+            if getattr(part, "text", None) and not getattr(part, "thought", False):
+                out.append(part.text)
+    return "".join(out)
+
+
+def _finish(response: Any) -> str | None:
+    candidates = getattr(response, "candidates", None) or []
+    reason = getattr(candidates[0], "finish_reason", None) if candidates else None
+    if reason is None:
+        return None
+    return str(getattr(reason, "value", reason))
+
+
+def _model(response: Any) -> str | None:
+    version = getattr(response, "model_version", None)
+    return str(version) if version else None
+
+
+def _usage(response: Any) -> dict[str, int]:
+    meta = getattr(response, "usage_metadata", None)
+    if meta is None:
+        return {}
+    return usage_dict(
+        getattr(meta, "prompt_token_count", None),
+        getattr(meta, "candidates_token_count", None),
+        getattr(meta, "total_token_count", None),
+    )

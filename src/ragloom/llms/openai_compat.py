@@ -1,0 +1,278 @@
+"""Chat models behind the OpenAI chat-completions API, whoever hosts them.
+
+The API shape is one thing, the host another: DeepSeek, Lepton AI and OpenAI (or
+Ollama, vLLM, LM Studio, a llama.cpp server...) are ``Preset`` s of one client, each
+with its base URL, key variable and default model.  Retries and deadlines are ragloom's
+(``_retry``), so the SDK's own retries are off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragloom.embedders._remote import host_of, is_transport_error, resolve_key
+from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
+from ragloom.llms._retry import RETRY_STATUSES, Retrier, Transient, parse_retry_after
+from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Where an OpenAI-compatible model is hosted and how to reach it.
+
+    ``base_url`` may contain ``{model}`` (Lepton serves each model on its own host);
+    ``extra_body`` is sent with every request (DeepSeek's thinking switch);
+    ``top_up`` is where to add credit when the host answers 402.
+    """
+
+    name: str
+    label: str
+    base_url: str
+    key_env: str
+    base_url_env: str
+    default_model: str
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    stream_usage: bool = True
+    top_up: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    # DeepSeek's current docs name `deepseek-flash` (`deepseek-chat` is retired); its
+    # thinking mode is on by default, which a grounded answer does not need.
+    "deepseek": Preset(
+        name="deepseek", label="DeepSeek", base_url="https://api.deepseek.com",
+        key_env="DEEPSEEK_API_KEY", base_url_env="DEEPSEEK_BASE_URL",
+        default_model="deepseek-flash", extra_body={"thinking": {"type": "disabled"}},
+        top_up="https://platform.deepseek.com/top_up",
+    ),
+    "lepton": Preset(
+        name="lepton", label="Lepton AI", base_url="https://{model}.lepton.run/api/v1/",
+        key_env="LEPTONAI_TOKEN", base_url_env="LEPTON_BASE_URL",
+        default_model="mistral-7b", stream_usage=False,
+    ),
+    "openai": Preset(
+        name="openai", label="OpenAI-compatible", base_url="https://api.openai.com/v1",
+        key_env="OPENAI_API_KEY", base_url_env="OPENAI_BASE_URL",
+        default_model="gpt-6-luna", top_up="https://platform.openai.com/settings/organization/billing",
+    ),
+}  # fmt: skip
+
+
+class OpenAICompatLLM:
+    """An ``LLM`` over ``openai.OpenAI().chat.completions`` for one ``Preset``.
+
+    ``api_key`` and ``base_url`` override the preset's variables; a local base URL
+    (Ollama on localhost) needs no key.  A missing key raises ``ConfigError`` here,
+    naming the variable; nothing touches the network before the first question.
+    """
+
+    def __init__(
+        self,
+        preset: Preset | str = "openai",
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        reliability: Reliability | None = None,
+    ) -> None:
+        if isinstance(preset, str):
+            if preset not in PRESETS:
+                raise ConfigError(f"unknown OpenAI-compatible preset '{preset}'")
+            preset = PRESETS[preset]
+        self.preset = preset
+        self.provider = preset.name
+        self.model = model or preset.default_model
+        url = base_url or os.environ.get(preset.base_url_env, "").strip() or preset.base_url
+        self.base_url = url.replace("{model}", self.model)
+        self.reliability = reliability or Reliability()
+        # Checked now, so a missing key is reported before any retrieval work.
+        self._api_key = resolve_key(
+            api_key, [preset.key_env], self.base_url, hint="or pass --llm none"
+        )
+        self._client: Any = None
+        host = host_of(self.base_url, self.base_url)
+        self.who = f"{preset.label} model '{self.model}' at {host}"
+        self._retrier = Retrier(self.reliability, self.who, _classify, self._to_error)
+
+    def complete(self, prompt: Prompt) -> Completion:
+        """The whole answer in one response."""
+        return self._retrier.call(lambda timeout: self._complete_once(prompt, timeout))
+
+    def stream(self, prompt: Prompt) -> Iterator[StreamItem]:
+        """Text deltas from the SSE stream, then the ``Completion``."""
+        return self._retrier.stream(lambda timeout: self._stream_once(prompt, timeout))
+
+    # -- one attempt -------------------------------------------------------------------
+
+    def _client_or_create(self) -> Any:
+        if self._client is None:
+            try:
+                import openai
+            except ImportError as exc:
+                raise MissingDependencyError(
+                    "openai", self.provider, f"--llm {self.provider}"
+                ) from exc
+            self._client = openai.OpenAI(
+                api_key=self._api_key, base_url=self.base_url, max_retries=0,
+                timeout=self._timeout(self.reliability.read_timeout),
+            )  # fmt: skip
+        return self._client
+
+    def _timeout(self, read: float) -> Any:
+        import openai
+
+        return openai.Timeout(read, connect=min(self.reliability.connect_timeout, read))
+
+    def _request(self, prompt: Prompt, timeout: float) -> dict[str, Any]:
+        messages = [{"role": "system", "content": prompt.system}]
+        messages += [{"role": m.role, "content": m.content} for m in prompt.messages]
+        request: dict[str, Any] = {
+            "model": self.model, "messages": messages, "timeout": self._timeout(timeout),
+        }  # fmt: skip
+        if self.preset.extra_body:
+            request["extra_body"] = dict(self.preset.extra_body)
+        return request
+
+    def _complete_once(self, prompt: Prompt, timeout: float) -> Completion:
+        client = self._client_or_create()
+        response = client.chat.completions.create(**self._request(prompt, timeout))
+        choices = getattr(response, "choices", None) or []
+        message = choices[0].message if choices else None
+        text = getattr(message, "content", None) if message is not None else None
+        finish = choices[0].finish_reason if choices else None
+        if not isinstance(text, str) or not text.strip():
+            raise self._empty(finish)
+        usage = getattr(response, "usage", None)
+        return Completion(
+            text, getattr(response, "model", None) or self.model, _usage(usage), finish
+        )
+
+    def _stream_once(self, prompt: Prompt, timeout: float) -> Iterator[StreamItem]:
+        client = self._client_or_create()
+        request = self._request(prompt, timeout)
+        if self.preset.stream_usage:
+            request["stream_options"] = {"include_usage": True}
+        stream = client.chat.completions.create(stream=True, **request)
+        parts: list[str] = []
+        finish: str | None = None
+        usage: dict[str, int] = {}
+        model = self.model
+        try:
+            for chunk in stream:
+                model = getattr(chunk, "model", None) or model
+                if getattr(chunk, "usage", None):
+                    usage = _usage(chunk.usage)
+                for choice in getattr(chunk, "choices", None) or []:
+                    delta = getattr(choice.delta, "content", None) if choice.delta else None
+                    if delta:
+                        parts.append(delta)
+                        yield delta
+                    finish = choice.finish_reason or finish
+        finally:
+            stream.close()
+        text = "".join(parts)
+        if not text.strip():
+            raise self._empty(finish)
+        yield Completion(text, model, usage, finish)
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _empty(self, finish: str | None) -> ProviderError:
+        why = f" (finish reason: {finish})" if finish else ""
+        return ProviderError(f"{self.who} sent an empty answer{why}: ask again")
+
+    def _to_error(self, exc: Exception) -> RagloomError:
+        """An SDK exception as a message a user can act on."""
+        import openai
+
+        p, who = self.preset, self.who
+        host = host_of(self.base_url, self.base_url)
+        if isinstance(exc, openai.APIStatusError):
+            code, msg = exc.status_code, _message(exc)
+            if code == 401:
+                return ConfigError(
+                    f"{host} rejected the API key (401: {msg}): check {p.key_env}, "
+                    "or pass --llm none"
+                )
+            if code == 403:
+                return ConfigError(
+                    f"{host} refused the request (403: {msg}): check that the key in "
+                    f"{p.key_env} may use model '{self.model}'"
+                )
+            if code == 402:
+                where = f"top up at {p.top_up}" if p.top_up else "add credit to the account"
+                return ProviderError(
+                    f"{p.label} says the account has no balance (402: {msg}): {where}, "
+                    "or pass another --llm"
+                )
+            if code == 404:
+                return ConfigError(
+                    f"{who} was not found (404: {msg}): check --model "
+                    f"(RAGLOOM_LLM_MODEL) and {p.base_url_env}"
+                )
+            if code == 429:
+                return ProviderError(f"{who} is rate limited (429: {msg}): wait and retry")
+            if code == 400 and "context" in msg.lower():
+                return ProviderError(
+                    f"{who} rejected the prompt as too long (400: {msg}): "
+                    "lower RAGLOOM_CONTEXT_TOKENS or -k"
+                )
+            return ProviderError(f"{who} failed with HTTP {code}: {msg}")
+        if isinstance(exc, openai.APITimeoutError):
+            return ProviderError(
+                f"{who} did not answer within the {self.reliability.read_timeout:g}s "
+                "read timeout: retry later, or raise RAGLOOM_LLM_READ_TIMEOUT"
+            )
+        if isinstance(exc, openai.APIConnectionError) or is_transport_error(exc):
+            return ProviderError(
+                f"could not reach {host}, or the connection dropped: "
+                f"check {p.base_url_env} and the network, then retry"
+            )
+        if isinstance(exc, ValueError):
+            return ProviderError(
+                f"{who} sent a malformed response (not the JSON of the OpenAI chat API): "
+                f"check that {p.base_url_env} points at an OpenAI-compatible server"
+            )
+        return ProviderError(f"{who} sent an unusable response: {type(exc).__name__}: {exc}")
+
+
+def _classify(exc: Exception) -> Transient | None:
+    """Which SDK exceptions deserve another attempt."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code not in RETRY_STATUSES:
+            return None
+        return Transient(retry_after=parse_retry_after(exc.response.headers))
+    if isinstance(exc, openai.APITimeoutError):
+        return Transient(timeout=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return Transient()
+    if is_transport_error(exc):
+        return Transient(timeout="timeout" in type(exc).__name__.lower())
+    return None
+
+
+def _usage(usage: Any) -> dict[str, int]:
+    if usage is None:
+        return {}
+    return usage_dict(
+        getattr(usage, "prompt_tokens", None),
+        getattr(usage, "completion_tokens", None),
+        getattr(usage, "total_tokens", None),
+    )
+
+
+def _message(exc: Any) -> str:
+    """The provider's own error message, from the JSON body when there is one."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(inner, str):
+            return inner
+    return str(getattr(exc, "message", exc))

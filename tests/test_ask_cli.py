@@ -1,0 +1,281 @@
+"""``ragloom ask`` end to end: Milvus Lite, real embedders, the real SDKs, loopback fakes.
+
+The tutorials' three systems (Milvus + DeepSeek, + Lepton AI, + Gemini with Gemini
+embeddings) are run through the CLI with the provider's base URL pointed at a fake,
+and what the provider receives is checked.  Faults end with a message, never a
+traceback; with no key at all the answer is extractive and touches no network.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ragloom.answer import DEFAULT_SYSTEM, NO_ANSWER
+from ragloom.cli.answer import EXTRACTIVE_LABEL
+from ragloom.testing import Cut, FakeGeminiServer, FakeOpenAIServer, Hang, HttpError
+from tests.cli_helpers import Run, ragloom
+
+pytest.importorskip("openai")
+pytest.importorskip("google.genai")
+pytestmark = pytest.mark.timeout(60)
+
+PROVIDER_ENV = (
+    "DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL", "LEPTONAI_TOKEN", "LEPTON_BASE_URL",
+    "GEMINI_API_KEY", "GOOGLE_API_KEY", "GEMINI_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+)  # fmt: skip
+FAQ = {
+    "product_faq.md": """# Product FAQ
+
+## Where does Milvus store data?
+
+Milvus deals with two types of data, inserted data and metadata. Inserted data, including
+vector data, scalar data, and collection-specific schema, are stored in persistent storage
+as incremental log. Milvus supports multiple object storage backends, including MinIO,
+AWS S3 and Azure Blob Storage. Metadata are generated within Milvus and stored in etcd.
+
+## Is Milvus free?
+
+Milvus is a 100% free open-source project. Please adhere to the Apache License 2.0 when
+using Milvus for production or distribution purposes.
+""",
+    "performance_faq.md": """# Performance FAQ
+
+## How to set nlist and nprobe for IVF indexes?
+
+Setting nlist is scenario-specific. As a rule of thumb, the recommended value of nlist is
+4 × sqrt(n), where n is the total number of entities in a segment. Increasing nprobe
+improves search precision at the cost of speed.
+""",
+    "operational_faq.md": """# Operational FAQ
+
+## Why does the Milvus container exit right after it starts?
+
+Check the container logs with docker logs. The most common cause is too little memory or a
+port that is already in use.
+""",
+}
+QUESTION = "How is data stored in milvus?"
+ANSWER = "Inserted data goes to object storage such as MinIO, metadata to etcd [1]."
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROVIDER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAGLOOM_LLM_RETRY_DELAY", "0.01")
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("faq")
+    for name, text in FAQ.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def db(docs: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The FAQ ingested with the bundled embedder (the default)."""
+    path = str(tmp_path_factory.mktemp("db") / "faq.db")
+    run = ragloom("ingest", str(docs), "--uri", path, "--json")
+    assert run.code == 0, run.stderr
+    return path
+
+
+@pytest.fixture
+def oai() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(api_key="sk-test") as fake:
+        yield fake
+
+
+def use_deepseek(monkeypatch: pytest.MonkeyPatch, fake: FakeOpenAIServer) -> None:
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-test")
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", fake.base_url)
+
+
+def assert_clean_failure(run: Run, message: str) -> None:
+    assert run.code == 1, (run.stdout, run.stderr)
+    assert message in run.stderr
+    assert "Traceback" not in run.stderr + run.stdout
+
+
+def assert_prompt(system: str, user: str) -> None:
+    """What every provider must receive: the prompt, the right passage, the question."""
+    assert system == DEFAULT_SYSTEM
+    context = user.split("<context>\n", 1)[1].split("</context>", 1)[0]
+    assert context.startswith("[1] (product_faq.md › Product FAQ")
+    assert "stored in persistent storage\nas incremental log" in context
+    assert user.rstrip().endswith(f"<question>\n{QUESTION}\n</question>")
+
+
+# -- the tutorials' systems ----------------------------------------------------------------
+
+
+def test_milvus_deepseek(db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_deepseek(monkeypatch, oai)
+    oai.enqueue(ANSWER)
+    run = ragloom("ask", QUESTION, "--json", "--uri", db)
+    assert run.code == 0, run.stderr
+    out = run.json()
+    assert (out["provider"], out["model"]) == ("deepseek", "deepseek-flash")
+    assert out["answer"] == ANSWER and not out["abstained"]
+    assert out["citations"][0]["n"] == 1
+    assert out["citations"][0]["source"].endswith("product_faq.md")
+    assert out["citations"][0]["heading"].startswith("Product FAQ")
+    assert out["usage"]["total_tokens"] > 0 and len(out["hits"]) >= 3
+    assert out["notes"][0] == "answered by deepseek (deepseek-flash): DEEPSEEK_API_KEY is set"
+    body = oai.last_request.body
+    assert body["model"] == "deepseek-flash" and not body.get("stream")
+    assert_prompt(body["messages"][0]["content"], body["messages"][1]["content"])
+
+
+def test_milvus_deepseek_block_output(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    oai.enqueue(ANSWER)
+    run = ragloom("ask", QUESTION, "--no-stream", "-k", "2", "--uri", db)
+    assert run.code == 0, run.stderr
+    assert run.stdout.startswith(ANSWER + "\n\nSources:\n[1] ")
+    assert "product_faq.md › Product FAQ" in run.stdout
+    assert "answered by deepseek (deepseek-flash): DEEPSEEK_API_KEY is set" in run.stderr
+
+
+def test_milvus_lepton_streams(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEPTONAI_TOKEN", "sk-test")
+    monkeypatch.setenv("LEPTON_BASE_URL", f"{oai.url}/api/v1/")
+    oai.enqueue(ANSWER)
+    run = ragloom("ask", QUESTION, "--llm", "lepton", "--stream", "--uri", db)
+    assert run.code == 0, run.stderr
+    assert run.stdout.startswith(ANSWER)
+    req = oai.last_request
+    assert req.path == "/api/v1/chat/completions" and req.stream
+    assert req.body["model"] == "mistral-7b"
+    assert_prompt(req.body["messages"][0]["content"], req.body["messages"][1]["content"])
+    assert "answered by lepton (mistral-7b): --llm lepton" in run.stderr
+
+
+def test_milvus_gemini_with_gemini_embeddings(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeGeminiServer(api_key="g-test") as gem:
+        monkeypatch.setenv("GEMINI_API_KEY", "g-test")
+        monkeypatch.setenv("GEMINI_BASE_URL", gem.base_url)
+        db = str(tmp_path / "gemini.db")
+        run = ragloom("ingest", str(docs), "--embedder", "gemini", "--uri", db, "--json")
+        assert run.code == 0, run.stderr
+        gem.enqueue(ANSWER)
+        run = ragloom("ask", QUESTION, "--llm", "gemini", "--json", "--uri", db)
+        assert run.code == 0, run.stderr
+        out = run.json()
+        assert (out["provider"], out["answer"]) == ("gemini", ANSWER)
+        embeds = gem.requests_to("embed")
+        assert embeds[0].body["requests"][0]["taskType"] == "RETRIEVAL_DOCUMENT"
+        assert embeds[-1].body["requests"][0]["taskType"] == "RETRIEVAL_QUERY"
+        assert embeds[-1].body["requests"][0]["content"]["parts"][0]["text"] == QUESTION
+        (generate,) = gem.requests_to("generate")
+        assert generate.path.endswith("/models/gemini-3.5-flash-lite:generateContent")
+        system = generate.body["systemInstruction"]["parts"][0]["text"]
+        assert_prompt(system, generate.body["contents"][0]["parts"][0]["text"])
+
+
+def test_no_key_answers_from_the_passages(db: str) -> None:
+    run = ragloom("ask", QUESTION, "--uri", db)  # no key, no fake server: no network
+    assert run.code == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0] == EXTRACTIVE_LABEL
+    assert lines[1] == "Milvus deals with two types of data, inserted data and metadata. [1]"
+    assert "\nSources:\n[1] " in run.stdout
+    assert "no LLM key is set" in run.stderr and "export DEEPSEEK_API_KEY" in run.stderr
+    out = ragloom("ask", QUESTION, "--llm", "none", "--json", "--uri", db).json()
+    assert (out["provider"], out["model"]) == ("none", "extractive") and out["citations"]
+
+
+def test_citation_42_is_removed_and_reported(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    oai.enqueue("MinIO [1][42], etcd [2].")
+    run = ragloom("ask", QUESTION, "-k", "3", "--no-stream", "--uri", db)
+    assert run.code == 0, run.stderr
+    assert run.stdout.startswith("MinIO [1], etcd [2].\n")
+    assert "removed citation [42]: only 3 passages were sent" in run.stderr
+
+
+def test_unrelated_question_abstains_without_the_model(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    run = ragloom("ask", "What is the best recipe for chocolate cake?", "--json", "--uri", db)
+    assert run.code == 0, run.stderr
+    out = run.json()
+    assert out["abstained"] and out["abstain_reason"] == "retrieval"
+    assert out["answer"] == NO_ANSWER and oai.requests == []
+
+
+# -- faults ----------------------------------------------------------------------------------
+
+
+def test_rate_limit_and_server_errors_are_retried(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    oai.enqueue(HttpError(429, retry_after=0.05), ANSWER)
+    assert ragloom("ask", QUESTION, "--no-stream", "--uri", db).code == 0
+    oai.reset()
+    oai.enqueue(HttpError(500), HttpError(500), ANSWER)
+    run = ragloom("ask", QUESTION, "--stream", "--uri", db)
+    assert run.code == 0 and run.stdout.startswith(ANSWER)
+    assert len(oai.requests_to("chat")) == 3
+
+
+def test_401_names_the_key_variable(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-wrong")
+    run = ragloom("ask", QUESTION, "--uri", db)
+    assert_clean_failure(run, "rejected the API key (401")
+    assert "check DEEPSEEK_API_KEY, or pass --llm none" in run.stderr
+
+
+def test_402_no_balance(db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_deepseek(monkeypatch, oai)
+    oai.enqueue(HttpError(402, "Insufficient Balance"))
+    run = ragloom("ask", QUESTION, "--uri", db)
+    assert_clean_failure(run, "DeepSeek says the account has no balance (402")
+
+
+def test_hang_ends_within_the_deadline(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    monkeypatch.setenv("RAGLOOM_LLM_DEADLINE", "1.5")
+    oai.enqueue(Hang())
+    started = time.monotonic()
+    run = ragloom("ask", QUESTION, "--stream", "--uri", db)
+    assert_clean_failure(run, "did not answer within the 1.5s deadline")
+    assert time.monotonic() - started < 6  # retrieval included
+
+
+def test_stream_cut_mid_way(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    oai.enqueue(Cut(after=4))
+    run = ragloom("ask", QUESTION, "--stream", "--uri", db)
+    assert_clean_failure(run, "dropped the connection mid-answer")
+    assert "the answer above is incomplete" in run.stderr
+    assert run.stdout.startswith(" ".join(oai.answer.split()[:2]))  # type: ignore[union-attr]
+
+
+def test_usage_errors_exit_2(db: str) -> None:
+    assert ragloom("ask", QUESTION, "--llm", "claude", "--uri", db).code == 2
+    assert ragloom("ask", QUESTION, "--mode", "fuzzy", "--uri", db).code == 2
+    assert ragloom("ask", QUESTION, "-k", "0", "--uri", db).code == 2

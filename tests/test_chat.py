@@ -1,0 +1,134 @@
+"""Conversations: follow-ups rewritten into standalone questions; ``ragloom chat``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ragloom import RAG
+from ragloom.chat import REWRITE_SYSTEM, Conversation
+from ragloom.cli import app
+from ragloom.llms import Prompt
+from ragloom.testing import (
+    FakeEmbedder,
+    FakeGeminiServer,
+    FakeLLM,
+    HttpError,
+    RecordedRequest,
+)
+from ragloom.types import Answer
+
+pytestmark = pytest.mark.timeout(60)
+
+DOCS = {
+    "product_faq.md": "# Product FAQ\n\n## Where does Milvus store data?\n\nMilvus stores "
+    "inserted data in object storage such as MinIO and metadata in etcd.\n\n"
+    "## Is Milvus free?\n\nMilvus is a 100% free open-source project.\n",
+    "bread.md": "# Bread\n\nSourdough bread needs flour, water and a starter.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("chat-docs")
+    for name, text in DOCS.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def rag(docs: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RAG]:
+    db = tmp_path_factory.mktemp("chat") / "chat.db"
+    with RAG(uri=str(db), embedder=FakeEmbedder(), abstain_score=0.05) as r:
+        r.ingest([str(docs)])
+        yield r
+
+
+def answer_of(items: Iterator[str | Answer]) -> Answer:
+    *_, last = items
+    assert isinstance(last, Answer)
+    return last
+
+
+def test_follow_ups_are_rewritten_before_retrieval(rag: RAG) -> None:
+    def reply(prompt: Prompt) -> str:
+        if prompt.system == REWRITE_SYSTEM:
+            return '"Is Milvus free to use?"\n(rewritten)'
+        return "Yes [1]."
+
+    llm = FakeLLM(reply)
+    chat = Conversation(rag, llm=llm, k=2)
+    first = answer_of(chat.ask("Where does Milvus store data?"))
+    assert first.question == "Where does Milvus store data?" and len(llm.prompts) == 1
+    second = answer_of(chat.ask("and is it free?"))
+    rewrite = llm.prompts[1]
+    assert rewrite.system == REWRITE_SYSTEM
+    text = rewrite.messages[0].content
+    assert "User: Where does Milvus store data?\nAssistant: Yes [1]." in text
+    assert text.endswith("<question>\nand is it free?\n</question>")
+    assert second.question == "Is Milvus free to use?"  # quotes and extra lines dropped
+    assert "<question>\nIs Milvus free to use?\n</question>" in llm.prompts[2].messages[0].content
+    assert chat.last is second and len(chat.turns) == 2
+    chat.reset()
+    assert chat.last is None and chat.standalone("and is it free?") == "and is it free?"
+
+
+def test_without_a_model_questions_are_used_as_typed(rag: RAG) -> None:
+    chat = Conversation(rag, llm="none")
+    answer_of(chat.ask("Where does Milvus store data?"))
+    follow = answer_of(chat.ask("and is it free?"))
+    assert follow.question == "and is it free?" and follow.provider == "none"
+
+
+def test_chat_command(docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def reply(request: RecordedRequest) -> str:
+        system = request.body["systemInstruction"]["parts"][0]["text"]
+        return "Is Milvus free?" if system == REWRITE_SYSTEM else "Milvus says so [1]."
+
+    for name in ("DEEPSEEK_API_KEY", "LEPTONAI_TOKEN", "OPENAI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeGeminiServer(answer=reply) as gem:
+        monkeypatch.setenv("GEMINI_API_KEY", "g")
+        monkeypatch.setenv("GEMINI_BASE_URL", gem.base_url)
+        db = str(tmp_path / "chat-cli.db")
+        runner = CliRunner()
+        ingest = runner.invoke(app, ["ingest", str(docs), "--embedder", "gemini", "--uri", db])
+        assert ingest.exit_code == 0, ingest.stderr
+        lines = "\n".join([
+            "Where does Milvus store data?", "/sources", "and is it free?", "/reset",
+            "Is Milvus free?", "/help", "/quit", "never read",
+        ])  # fmt: skip
+        run = runner.invoke(app, ["chat", "--no-stream", "--uri", db], input=lines + "\n")
+        assert run.exit_code == 0, run.stderr
+        assert "chatting with gemini (gemini-3.5-flash-lite): GEMINI_API_KEY is set" in run.stderr
+        assert run.stdout.count("Milvus says so [1].") == 3
+        assert "Sources:\n[1] " in run.stdout and "product_faq.md" in run.stdout
+        assert "(conversation forgotten)" in run.stdout and "commands: /sources" in run.stdout
+        assert "searching for: Is Milvus free?" in run.stderr
+        systems = gem.system_instructions()
+        assert systems.count(REWRITE_SYSTEM) == 1  # only the follow-up, not after /reset
+        assert "Traceback" not in run.stderr
+
+
+def test_chat_reports_a_failed_turn_and_goes_on(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with FakeGeminiServer() as gem:
+        monkeypatch.setenv("GEMINI_API_KEY", "g")
+        monkeypatch.setenv("GEMINI_BASE_URL", gem.base_url)
+        monkeypatch.setenv("RAGLOOM_LLM_RETRIES", "0")
+        db = str(tmp_path / "chat-fail.db")
+        runner = CliRunner()
+        assert runner.invoke(app, ["ingest", str(docs), "--embedder", "gemini", "--uri", db])
+        gem.enqueue(HttpError(503), endpoint="generate")
+        run = runner.invoke(
+            app,
+            ["chat", "--llm", "gemini", "--no-stream", "--uri", db],
+            input="Where does Milvus store data?\nIs Milvus free?\n",
+        )
+        assert run.exit_code == 0, run.stderr
+        assert "failed with HTTP 503" in run.stderr
+        assert "canned answer" in run.stdout  # the second question was answered
