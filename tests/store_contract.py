@@ -113,7 +113,7 @@ class StoreContract:
             [chunk("/root/a.md", 0, "alpha"), chunk("/root/b.txt", 0, "beta")],
             [unit(1), unit(1, 0.2)],
         )
-        hits = store.search("x", unit(1), k=5, filter_expr='source like "%.txt"')
+        hits = store.search("x", unit(1), k=5, filter_expr='source like "/root/b%"')
         assert [h.source for h in hits] == ["/root/b.txt"]
         hits = store.search("x", unit(1), k=5, filter_expr='meta["lang"] == "en"')
         assert len(hits) == 2
