@@ -67,7 +67,7 @@ def test_zip_with_glob_takes_only_matching_members(db: str) -> None:
     assert summary["chunks"] == summary["embedded"] > 4
     sources = {d["source"] for d in ragloom("sources", "--json", "--uri", db).json()}
     assert sources == {
-        f"{DOCS_ZIP}::en/faq/{n}.md"
+        f"{DOCS_ZIP.resolve()}::en/faq/{n}.md"
         for n in ("operational_faq", "performance_faq", "product_faq", "troubleshooting")
     }
     hits = ragloom("search", "Where does Milvus store data?", "--json", "--uri", db).json()["hits"]
