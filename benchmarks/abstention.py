@@ -4,12 +4,13 @@
     python benchmarks/abstention.py --db /tmp/d.db  # reuse (or create) a Milvus Lite file
 
 Ingests ``../shared/corpus/milvus_docs_2.4.x_en.zip`` with the default settings (the
-bundled embedder), then computes for each question of ``../shared/eval/dev.jsonl``
-(answerable) and ``benchmarks/unanswerable.jsonl`` (features the Milvus docs do not
-have) the score abstention looks at, ``RAG.relevance``: the dense cosine of the best
-passage.  Prints the abstain rate of each set at the configured threshold and for a
-sweep of thresholds, and the highest threshold that still answers >= 95% of the
-answerable questions.  Touches no network and calls no LLM.
+bundled embedder), then computes for each question the score retrieval abstention looks
+at, ``RAG.relevance``: the dense cosine of the best passage.  Three sets:
+``../shared/eval/dev.jsonl`` (answerable), ``benchmarks/unanswerable.jsonl`` (features
+the Milvus docs do not have) and ``benchmarks/offtopic.jsonl`` (questions about other
+things).  Prints the abstain rate of each set at the configured threshold and for a
+sweep, the highest threshold that still answers >= 95% of the answerable questions,
+and the lowest that declines every off-topic one.  No network, no LLM.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ SHARED = ROOT.parent / "shared"
 ARCHIVE = SHARED / "corpus" / "milvus_docs_2.4.x_en.zip"
 ANSWERABLE = SHARED / "eval" / "dev.jsonl"
 UNANSWERABLE = ROOT / "benchmarks" / "unanswerable.jsonl"
+OFFTOPIC = ROOT / "benchmarks" / "offtopic.jsonl"
 
 
 def load(path: Path) -> list[dict[str, object]]:
@@ -57,7 +59,11 @@ def main() -> int:
                 f"(embedder {rag.embedder.name})"
             )
             threshold = rag.abstain_threshold()
-            sets = {"answerable": load(ANSWERABLE), "unanswerable": load(UNANSWERABLE)}
+            sets = {
+                "answerable": load(ANSWERABLE),
+                "unanswerable": load(UNANSWERABLE),
+                "off-topic": load(OFFTOPIC),
+            }
             scores: dict[str, list[float]] = {}
             for name, items in sets.items():
                 scores[name] = []
@@ -75,19 +81,17 @@ def main() -> int:
             f"{statistics.median(values):.3f} | {max(values):.3f} |"
         )
     print()
-    print("| threshold | abstains on answerable | abstains on unanswerable |")
-    print("|---|---|---|")
+    print("| threshold | " + " | ".join(f"abstains on {name}" for name in scores) + " |")
+    print("|---" * (len(scores) + 1) + "|")
     sweep = sorted({round(0.20 + 0.02 * i, 2) for i in range(16)} | {threshold or 0.0})
     for t in sweep:
         mark = " (configured)" if threshold is not None and abs(t - threshold) < 1e-9 else ""
-        print(
-            f"| {t:.2f}{mark} | {abstain_rate(scores['answerable'], t):.0%} | "
-            f"{abstain_rate(scores['unanswerable'], t):.0%} |"
-        )
+        rates = " | ".join(f"{abstain_rate(v, t):.0%}" for v in scores.values())
+        print(f"| {t:.2f}{mark} | {rates} |")
     ordered = sorted(scores["answerable"])
     allowed = int(len(ordered) * 0.05)  # answer >= 95%: at most this many may fall below
-    best = ordered[allowed]
-    print(f"\nhighest threshold answering >= 95% of answerable questions: {best:.3f}")
+    print(f"\nhighest threshold answering >= 95% of answerable questions: {ordered[allowed]:.3f}")
+    print(f"lowest threshold declining every off-topic question: {max(scores['off-topic']):.3f}")
     if threshold is not None:
         ok = abstain_rate(scores["answerable"], threshold) <= 0.05
         print(f"configured threshold {threshold:.3f}: {'meets' if ok else 'MISSES'} the target")

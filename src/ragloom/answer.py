@@ -43,7 +43,7 @@ NO_LLM_HINT = (
 )
 #: Dense (cosine) score of the best passage below which ragloom abstains, per embedder;
 #: calibrated with benchmarks/abstention.py and recorded in docs/answers.md.
-CALIBRATED_ABSTAIN_SCORES: dict[str, float] = {"local:all-MiniLM-L6-v2": 0.3}
+CALIBRATED_ABSTAIN_SCORES: dict[str, float] = {"local:all-MiniLM-L6-v2": 0.28}
 NO_ANSWER = (
     "The documents do not seem to cover this question: no passage is relevant enough "
     "to answer from."

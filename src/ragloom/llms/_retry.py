@@ -21,8 +21,12 @@ from ragloom.llms.base import Reliability, StreamItem
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Statuses worth another attempt: request timeout, rate limit, server errors.
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+def is_retry_status(status: int) -> bool:
+    """Statuses worth another attempt: request timeout, rate limit, any server error."""
+    return status in (408, 429) or status >= 500
+
+
 #: Below this many seconds left, another attempt cannot succeed.
 _MIN_ATTEMPT = 0.05
 

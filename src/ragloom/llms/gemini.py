@@ -13,7 +13,7 @@ from typing import Any
 
 from ragloom.embedders._remote import host_of, is_transport_error, resolve_key
 from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
-from ragloom.llms._retry import RETRY_STATUSES, Retrier, Transient, parse_retry_after
+from ragloom.llms._retry import Retrier, Transient, is_retry_status, parse_retry_after
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
 
 #: The tutorials used gemini-2.0-flash, shut down in 2026; Google's deprecation table
@@ -169,7 +169,7 @@ def _classify(exc: Exception) -> Transient | None:
     from google.genai import errors
 
     if isinstance(exc, errors.APIError):
-        if exc.code not in RETRY_STATUSES:
+        if not is_retry_status(exc.code):
             return None
         return Transient(retry_after=parse_retry_after(getattr(exc.response, "headers", None)))
     if is_transport_error(exc):

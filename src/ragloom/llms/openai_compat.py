@@ -15,7 +15,7 @@ from typing import Any
 
 from ragloom.embedders._remote import host_of, is_transport_error, resolve_key
 from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
-from ragloom.llms._retry import RETRY_STATUSES, Retrier, Transient, parse_retry_after
+from ragloom.llms._retry import Retrier, Transient, is_retry_status, parse_retry_after
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
 
 
@@ -244,7 +244,7 @@ def _classify(exc: Exception) -> Transient | None:
     import openai
 
     if isinstance(exc, openai.APIStatusError):
-        if exc.status_code not in RETRY_STATUSES:
+        if not is_retry_status(exc.status_code):
             return None
         return Transient(retry_after=parse_retry_after(exc.response.headers))
     if isinstance(exc, openai.APITimeoutError):
