@@ -203,14 +203,15 @@ def test_extractive_answer_quotes_and_cites(rag: RAG, monkeypatch: pytest.Monkey
     assert answer.text.splitlines()[0].startswith("Milvus stores inserted data in object storage")
     assert answer.text.splitlines()[0].endswith("[1]")
     assert answer.citations[0].source.endswith("storage.md")
-    assert "no LLM key is set" in answer.notes[0] and "DEEPSEEK_API_KEY" in answer.notes[0]
+    assert answer.notes[0].startswith("extractive answer, no language model (no LLM key is set)")
+    assert "export DEEPSEEK_API_KEY, LEPTONAI_TOKEN, GEMINI_API_KEY or" in answer.notes[0]
 
 
 def test_extract_picks_matching_sentences() -> None:
     passages = [
         "# Title\n\nIntro text here. The proxy keeps ten rotated access logs by default.\n"
         "```\nmaxBackups: 10\n```",
-        "Rotated files are deleted when maxBackups is exceeded. Unrelated words follow here.",
+        "Rotated files are deleted when [maxBackups](conf.md) is exceeded. Unrelated words.",
     ]
     text = extract("How many rotated access-log files does the proxy keep?", passages, 2)
     assert text.splitlines() == [

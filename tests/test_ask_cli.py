@@ -217,6 +217,8 @@ def test_unrelated_question_abstains_without_the_model(
     out = run.json()
     assert out["abstained"] and out["abstain_reason"] == "retrieval"
     assert out["answer"] == NO_ANSWER and oai.requests == []
+    assert out["notes"][0] == "deepseek (deepseek-flash) was not asked"
+    assert "below the abstain threshold 0.280" in out["notes"][1]
 
 
 # -- faults ----------------------------------------------------------------------------------

@@ -249,6 +249,7 @@ class RAG:
                 f"{threshold:.3f} (RAGLOOM_ABSTAIN_SCORE)"
             )
         if not hits or too_weak:
+            notes[0] = f"{chosen.provider} ({chosen.model}) was not asked"
             answer = abstain(question, hits, chosen, relevance, notes)
             yield answer.text
             yield answer

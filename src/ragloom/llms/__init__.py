@@ -84,8 +84,7 @@ def choose_provider(
         local = env.get(spec.base_url_env or "", "").strip()
         if spec.base_url_env and is_local_url(local):
             return ProviderChoice(name, f"{spec.base_url_env} points at a local server")
-    keys = ", ".join(v for n in llm_names() for v in _PROVIDERS[n].key_envs[:1])
-    return ProviderChoice("none", f"no LLM key is set ({keys})")
+    return ProviderChoice("none", "no LLM key is set")
 
 
 def make_llm(name: str, model: str | None = None, reliability: Reliability | None = None) -> LLM:

@@ -18,6 +18,7 @@ MODEL = "extractive"
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])")
 _MARKUP = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)|\*\*|__|`")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _ITEM = re.compile(r"[-*+]\s+|\d+[.)]\s+")
 _STOPWORDS = frozenset(
     """a an and are as at be but by can could did do does doing for from had has have how
@@ -121,4 +122,4 @@ def _paragraphs(text: str) -> Iterator[str]:
             yield " ".join(lines)
             lines = []
         if not skip and line:
-            lines.append(_MARKUP.sub("", line).strip())
+            lines.append(_LINK.sub(r"\1", _MARKUP.sub("", line)).strip())
