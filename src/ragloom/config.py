@@ -85,10 +85,21 @@ class Settings(BaseSettings):
 
     def public(self) -> dict[str, Any]:
         """The settings as a dict safe to print (secrets masked)."""
-        return {
+        shown = {
             k: ("**********" if isinstance(v, SecretStr) else v)
             for k, v in self.model_dump().items()
         }
+        shown["uri"] = redact_uri(self.uri)
+        return shown
+
+
+def redact_uri(uri: str) -> str:
+    """A URI safe to print: a password inside it (``http://user:pw@host``) is masked."""
+    scheme, sep, rest = uri.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
+        return uri
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:*****@{host}"
 
 
 def load_settings(**flags: Any) -> Settings:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragloom.chunking import ChunkSettings
-from ragloom.config import Settings, load_settings
+from ragloom.config import Settings, load_settings, redact_uri
 from ragloom.embedders import Embedder, make_embedder
 from ragloom.loaders import LoadLimits
 from ragloom.retrieval import retrieve
@@ -176,7 +176,7 @@ class RAG:
         """Where the collection is, what it holds and how it was built."""
         info = self.store.info()
         return {
-            "uri": self.settings.uri,
+            "uri": redact_uri(self.settings.uri),
             "collection": self.settings.collection,
             "exists": info is not None,
             "chunks": self.store.count(),

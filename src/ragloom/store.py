@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ragloom import lite
+from ragloom.config import redact_uri
 from ragloom.errors import CollectionMismatchError, StoreError
 from ragloom.types import Chunk, Hit
 
@@ -112,7 +113,8 @@ class MilvusStore:
     def __init__(
         self, uri: str, collection: str, token: str | None = None, timeout: float = 10.0
     ) -> None:
-        self.uri = uri
+        self._uri = uri
+        self.uri = redact_uri(uri)  # for messages: never print a password
         self.collection = collection
         self._token = token
         self._timeout = timeout
@@ -137,7 +139,7 @@ class MilvusStore:
 
         _quiet_client_logs()  # after the import: pymilvus configures its loggers on import
 
-        uri = str(lite.lite_path(self.uri)) if self.is_lite else self.uri
+        uri = str(lite.lite_path(self.uri)) if self.is_lite else self._uri
         try:
             client = MilvusClient(uri=uri, token=self._token or "", timeout=self._timeout)
         except MilvusException as exc:

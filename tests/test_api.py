@@ -1,0 +1,100 @@
+"""The Python API a user imports, and the settings it reads."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import ragloom
+from ragloom import RAG, CollectionMismatchError, ConfigError
+from ragloom.embedders.local import bundled_model_path
+from ragloom.testing import FakeEmbedder
+from tests.cli_helpers import ragloom as cli
+
+
+def test_public_names_resolve() -> None:
+    for name in ragloom.__all__:
+        assert getattr(ragloom, name) is not None, name
+    assert {"RAG", "Hit", "Answer", "RagloomError", "ConfigError"} <= set(ragloom.__all__)
+
+
+def test_ingest_search_status_in_python(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# Looms\n\nA loom holds warp threads under tension.\n")
+    (tmp_path / "b.md").write_text("# Dyes\n\nIndigo dye gives cloth a deep blue colour.\n")
+    with RAG(uri=str(tmp_path / "api.db"), embedder=FakeEmbedder(dim=32)) as rag:
+        report = rag.ingest(str(tmp_path))
+        assert (report.files, report.errors) == (2, [])
+        hits = rag.search("indigo blue dye", k=1)
+        assert hits[0].source.endswith("b.md") and hits[0].heading == "Dyes"
+        status = rag.status()
+    assert status["chunks"] == 2 and status["documents"] == 2
+    assert status["embedder"] == "fake:hashed-bow" and status["dim"] == 32
+
+
+def test_flags_beat_environment_beat_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ragloom.toml").write_text('collection = "from_file"\nuri = "file.db"\n')
+    assert RAG().settings.collection == "from_file"
+    monkeypatch.setenv("RAGLOOM_COLLECTION", "from_env")
+    assert RAG().settings.collection == "from_env"
+    assert RAG(collection="from_flag").settings.collection == "from_flag"
+    assert RAG().settings.uri == "file.db"
+    with pytest.raises(ConfigError, match="collection"):
+        RAG(collection="has-dash")
+
+
+def test_secrets_are_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGLOOM_TOKEN", "s3cret-token")
+    rag = RAG(uri=str(tmp_path / "s.db"))
+    assert "s3cret-token" not in repr(rag.settings) and "s3cret-token" not in str(
+        rag.settings.public()
+    )
+    run = cli("status", "--json", "--uri", str(tmp_path / "s.db"))
+    assert run.code == 0 and "s3cret-token" not in run.stdout + run.stderr
+    server = cli("status", "--uri", "http://user:pa55word@127.0.0.1:9", "--token", "s3cret-token")
+    assert server.code == 1
+    assert "pa55word" not in server.stderr and "s3cret-token" not in server.stderr
+
+
+def test_collection_built_with_another_embedder_is_refused(tmp_path: Path) -> None:
+    bundled = bundled_model_path()
+    assert bundled is not None
+    copy = shutil.copytree(bundled, tmp_path / "my-model")
+    doc = tmp_path / "docs" / "a.md"
+    doc.parent.mkdir()
+    doc.write_text("# Looms\n\nA loom holds warp threads under tension.\n")
+    db = str(tmp_path / "e.db")
+    assert cli("ingest", str(doc.parent), "--uri", db).code == 0
+    other = cli("ingest", str(doc.parent), "--uri", db, "--embedder", f"local:{copy}")
+    assert other.code == 1
+    assert "all-MiniLM-L6-v2" in other.stderr and "--rebuild" in other.stderr
+    assert "Traceback" not in other.stderr
+    searching = cli("search", "loom", "--uri", db, "--embedder", f"local:{copy}")
+    assert searching.code == 1 and "--rebuild" in searching.stderr
+    with (
+        RAG(uri=db, embedder=FakeEmbedder(dim=384)) as rag,
+        pytest.raises(CollectionMismatchError, match="another --collection"),
+    ):
+        rag.search("loom")
+    rebuilt = cli(
+        "ingest", str(doc.parent), "--uri", db, "--embedder", f"local:{copy}", "--rebuild"
+    )
+    assert rebuilt.code == 0
+
+
+def test_a_model_that_cannot_be_fetched_says_so(tmp_path: Path) -> None:
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\ntext\n")
+    run = cli(
+        "ingest",
+        str(doc),
+        "--uri",
+        str(tmp_path / "m.db"),
+        "--embedder",
+        "local:no-such-org/no-such-model",
+    )
+    assert run.code == 1
+    assert "no-such-org/no-such-model" in run.stderr and "could not be fetched" in run.stderr
+    assert "Traceback" not in run.stderr
