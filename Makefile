@@ -9,7 +9,7 @@ CONSTRAINTS := -c constraints.txt
 DEMO_DB := ./ragloom-demo.db
 QUESTION ?= How do I point ragloom at a Milvus server?
 
-.PHONY: demo test install install-dev lint typecheck pytest clean
+.PHONY: demo test install install-dev browser lint typecheck pytest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +41,20 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev
-	$(BIN)/python -m pytest
+# tests/test_browser.py drives Debian's Chromium through Playwright (Playwright's own
+# browser download is not used); installed here when missing, as root.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "the browser test needs $(CHROMIUM): sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; }
+
+pytest: install-dev browser
+	RAGLOOM_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 test: lint typecheck pytest
 

@@ -3,12 +3,16 @@
 Milvus Lite keeps a database in a folder named ``*.db`` and holds an exclusive lock on
 ``<folder>/LOCK`` while a process has it open.  Another process that opens it gets only
 "Open local milvus failed"; we look first, and say who to ask.
+
+A ``ragloom serve`` that owns a file records its URL beside it (``.NAME.db.server.json``)
+while it runs, so a command that finds the file locked can name the server to use.
 """
 
 from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 from pathlib import Path
 
@@ -61,6 +65,14 @@ def raise_if_locked(uri: str) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
             raise
+        url = server_url(uri)
+        if url is not None:
+            raise StoreLockedError(
+                f"the Milvus Lite database {uri} is owned by a ragloom server at {url}"
+                " (Milvus Lite allows one process per file): use it (the page at"
+                f" {url}/, the API at {url}/v1/...), stop it, or point --uri at a Milvus"
+                " server (http://HOST:19530), which any number of processes can share."
+            ) from None
         raise StoreLockedError(
             f"the Milvus Lite database {uri} is in use by another process (Milvus Lite allows"
             " one process per file; a running `ragloom serve` owns its file). Stop that"
@@ -69,6 +81,44 @@ def raise_if_locked(uri: str) -> None:
         ) from None
     finally:
         os.close(fd)
+
+
+def _server_record(uri: str) -> Path:
+    path = lite_path(uri)
+    return path.with_name(f".{path.name}.server.json")
+
+
+def announce_server(uri: str, url: str) -> Path:
+    """Record, beside the database, that a ragloom server at ``url`` (this process) owns it."""
+    record = _server_record(uri)
+    record.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    return record
+
+
+def withdraw_server(uri: str) -> None:
+    """Remove this process's record (a record left by another process is kept)."""
+    record = _server_record(uri)
+    try:
+        if json.loads(record.read_text()).get("pid") == os.getpid():
+            record.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def server_url(uri: str) -> str | None:
+    """The URL of the ragloom server that owns the database, if one is running."""
+    try:
+        data = json.loads(_server_record(uri).read_text())
+        url, pid = str(data["url"]), int(data["pid"])
+    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        return None
+    try:
+        os.kill(pid, 0)  # a record left by a killed server names a dead process
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return url
 
 
 _users: dict[str, int] = {}

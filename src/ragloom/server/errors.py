@@ -1,0 +1,122 @@
+"""How failures become HTTP answers: JSON with a message, never a traceback.
+
+Every error body has OpenAI's shape, so OpenAI clients show the message as is::
+
+    {"error": {"message": "...", "type": "invalid_request_error", "param": null, "code": null}}
+
+ragloom's own errors map to statuses by kind (the caller's mistake 400, a collection
+built otherwise 409, Milvus unreachable 503, the model provider failing 502); anything
+unexpected is logged with its traceback on the server and answered 500 with its name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from ragloom.errors import (
+    CollectionMismatchError,
+    ConfigError,
+    EmbedderError,
+    MissingDependencyError,
+    ProviderError,
+    RagloomError,
+    SourceError,
+    StoreError,
+    StoreLockedError,
+)
+
+log = logging.getLogger("ragloom.server")
+
+# Most specific first: the first class an error is an instance of decides.
+_STATUS: tuple[tuple[type[RagloomError], int, str], ...] = (
+    (MissingDependencyError, 500, "server_error"),
+    (ConfigError, 400, "invalid_request_error"),
+    (SourceError, 400, "invalid_request_error"),
+    (CollectionMismatchError, 409, "conflict_error"),
+    (StoreLockedError, 503, "store_error"),
+    (StoreError, 503, "store_error"),
+    (EmbedderError, 500, "embedder_error"),
+    (ProviderError, 502, "provider_error"),
+)
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+}
+
+
+def error_body(message: str, kind: str = "invalid_request_error", code: str | None = None) -> Any:
+    """The JSON body of an error answer."""
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def error_response(
+    status: int, message: str, kind: str | None = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """An error answer with ``message``; ``kind`` defaults to one fitting ``status``."""
+    kind = kind or _TYPES.get(status, "server_error")
+    return JSONResponse(error_body(message, kind), status_code=status, headers=dict(headers or {}))
+
+
+def status_of(exc: RagloomError) -> tuple[int, str]:
+    """The HTTP status and error type for one of ragloom's errors."""
+    for cls, status, kind in _STATUS:
+        if isinstance(exc, cls):
+            return status, kind
+    return 500, "server_error"
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """``body.k: Input should be greater than 0; ...`` from FastAPI's validation errors."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+    return "invalid request: " + "; ".join(parts)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every failure as JSON (see the module docstring)."""
+
+    async def ragloom_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RagloomError)
+        status, kind = status_of(exc)
+        if status >= 500:
+            log.warning("%s %s failed: %s", request.method, request.url.path, exc)
+        return error_response(status, str(exc), kind)
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
+        elif exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path} (see /docs)"
+        return error_response(exc.status_code, message, headers=exc.headers)
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(422, validation_message(exc))
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed unexpectedly", request.method, request.url.path)
+        message = f"internal error ({type(exc).__name__}): the server log has the details"
+        return error_response(500, message, "server_error")
+
+    app.add_exception_handler(RagloomError, ragloom_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(Exception, unexpected)

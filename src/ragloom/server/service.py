@@ -1,0 +1,263 @@
+"""What the endpoints call: one ``RAG`` shared by every request, made safe to share.
+
+Requests run their blocking work (embedding, Milvus, the model) in worker threads.  A
+``MilvusClient`` may be shared by threads; an embedding model may not (a fast
+tokenizer raises "Already borrowed" when two threads use it), so embedding goes
+through one lock, held for one batch at a time: searches wait for the batch an ingest
+is embedding, not for the whole ingest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragloom import __version__, lite
+from ragloom.errors import ConfigError, ProviderError
+from ragloom.llms.base import Completion, Prompt, StreamItem
+from ragloom.server.jobs import Job, JobQueue
+from ragloom.server.uploads import UploadLimits
+from ragloom.types import Answer, Hit
+
+if TYPE_CHECKING:
+    from ragloom.embedders.base import Embedder, InputType
+    from ragloom.llms import LLM
+    from ragloom.rag import RAG
+    from ragloom.store import SearchMode
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """How the server behaves beyond the ``RAG`` it serves.
+
+    ``api_key``: required as a bearer token when set.  ``allowed_hosts``: the ``Host``
+    names answered (loopback by default; None for any).  ``llm``/``model``: who answers
+    (a provider name or an ``LLM``; default as for ``ragloom ask``).  ``uploads_dir``:
+    where uploaded files are kept (default: beside a Milvus Lite file, else under
+    ``$XDG_DATA_HOME/ragloom/uploads``); their paths are the documents' identities, so
+    uploading a file again updates it.
+    """
+
+    api_key: str | None = None
+    allowed_hosts: tuple[str, ...] | None = ("127.0.0.1", "localhost", "::1")
+    llm: str | LLM | None = None
+    model: str | None = None
+    uploads_dir: Path | None = None
+    limits: UploadLimits = field(default_factory=UploadLimits)
+
+
+@dataclass(frozen=True)
+class Rewritten:
+    """First item of an answer stream: the standalone question that was searched for."""
+
+    question: str
+
+
+class SerialEmbedder:
+    """An ``Embedder`` whose ``embed`` calls run one at a time (see the module docstring)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        """The wrapped embedder's dimension."""
+        return self.inner.dim
+
+    @property
+    def max_tokens(self) -> int:
+        """The wrapped embedder's window."""
+        return self.inner.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens as the wrapped embedder counts them."""
+        return self.inner.count_tokens(text)
+
+    def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
+        """Embed under the lock."""
+        with self._lock:
+            return self.inner.embed(texts, input_type)
+
+
+class UpstreamLLM:
+    """The server's model: its key or model name being refused (a ``ConfigError`` at the
+    CLI) is the server's problem, not the caller's, so it becomes a ``ProviderError``
+    (502) with the same message."""
+
+    def __init__(self, inner: LLM) -> None:
+        self.inner = inner
+        self.provider = inner.provider
+        self.model = inner.model
+
+    def complete(self, prompt: Prompt) -> Completion:
+        """The wrapped model's answer."""
+        try:
+            return self.inner.complete(prompt)
+        except ConfigError as exc:
+            raise ProviderError(str(exc)) from None
+
+    def stream(self, prompt: Prompt) -> Iterator[StreamItem]:
+        """The wrapped model's stream."""
+        try:
+            yield from self.inner.stream(prompt)
+        except ConfigError as exc:
+            raise ProviderError(str(exc)) from None
+
+
+def default_uploads_dir(uri: str, collection: str) -> Path:
+    """Beside a Milvus Lite file (``.NAME.db.uploads``), else in the user's data folder."""
+    if lite.is_lite_uri(uri):
+        db = lite.lite_path(uri)
+        return db.with_name(f".{db.name}.uploads") / collection
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "ragloom" / "uploads" / collection
+
+
+def source_id(source: str) -> str:
+    """A short stable id for a document source, usable in a URL."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+class Service:
+    """The ``RAG`` behind the endpoints, its ingest jobs and its upload folder."""
+
+    def __init__(self, rag: RAG, options: ServerOptions) -> None:
+        self.rag = rag
+        self.options = options
+        self.uploads_dir = (
+            options.uploads_dir or default_uploads_dir(rag.settings.uri, rag.settings.collection)
+        ).absolute()
+        self.jobs = JobQueue(self._run_job)
+        self._llm: LLM | None = None
+
+    def open(self) -> None:
+        """Open the store (a Milvus Lite file is then ours), pick the model, start the jobs."""
+        _ = self.rag.store.client
+        query_embedder = self.rag._query_embedder()  # the collection's, as searches pick it
+        if not isinstance(query_embedder, SerialEmbedder):
+            self.rag.__dict__["embedder"] = SerialEmbedder(query_embedder)
+        _ = self.llm
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
+        self.jobs.start()
+
+    def close(self) -> None:
+        """Stop the jobs (the running one finishes); the RAG is the caller's to close."""
+        self.jobs.stop()
+
+    @property
+    def llm(self) -> LLM:
+        """The model that answers."""
+        if self._llm is None:
+            self._llm = UpstreamLLM(self.rag.get_llm(self.options.llm, self.options.model))
+        return self._llm
+
+    # -- documents ---------------------------------------------------------------------
+
+    def display(self, source: str) -> str:
+        """A source as users know it: an upload's file name, else the path or URL."""
+        prefix = str(self.uploads_dir) + os.sep
+        return source[len(prefix) :] if source.startswith(prefix) else source
+
+    def hit_json(self, hit: Hit) -> dict[str, Any]:
+        """A hit as the API shows it (with ``name``, the source as users know it)."""
+        return {**hit.to_dict(), "name": self.display(hit.source)}
+
+    def answer_json(self, answer: Answer, searched_for: str) -> dict[str, Any]:
+        """An answer as the API shows it: ``Answer.to_dict`` plus display names."""
+        data = answer.to_dict()
+        data["hits"] = [self.hit_json(h) for h in answer.hits]
+        for citation in data["citations"]:
+            citation["name"] = self.display(citation["source"])
+        data["searched_for"] = searched_for
+        return data
+
+    def sources(self) -> list[dict[str, Any]]:
+        """The documents in the collection."""
+        return [
+            {"id": source_id(d.source), "source": d.source, "name": self.display(d.source),
+             "root": d.root, "chunks": d.chunks, "doc_hash": d.doc_hash,
+             "ingested_at": d.ingested_at}
+            for d in self.rag.sources()
+        ]  # fmt: skip
+
+    def delete(self, key: str) -> dict[str, Any] | None:
+        """Delete the document with this id (or source); an uploaded file goes too."""
+        found = [s for s in self.rag.sources() if key in (source_id(s.source), s.source)]
+        if not found:
+            return None
+        source = found[0].source
+        chunks = self.rag.delete([source])
+        path = Path(source)
+        if "::" not in source and path.parent == self.uploads_dir and path.is_file():
+            path.unlink()
+        return {"id": source_id(source), "source": source, "name": self.display(source),
+                "deleted_chunks": chunks}  # fmt: skip
+
+    def status(self) -> dict[str, Any]:
+        """The collection's status, and the server's."""
+        llm = self.llm
+        return {
+            **self.rag.status(),
+            "server": {
+                "version": __version__,
+                "llm": {"provider": llm.provider, "model": llm.model},
+                "auth": self.options.api_key is not None,
+                "jobs_pending": self.jobs.pending(),
+                "uploads_dir": str(self.uploads_dir),
+            },
+        }
+
+    def _run_job(self, job: Job) -> dict[str, Any]:
+        """Move a job's staged files into the upload folder and ingest them."""
+        targets = []
+        for staged in job.files:
+            target = self.uploads_dir / staged.name
+            os.replace(staged.path, target)
+            targets.append(str(target))
+        if job.files:
+            shutil.rmtree(job.files[0].path.parent, ignore_errors=True)
+        report = self.rag.ingest(targets, progress=job.progress).to_dict()
+        for entry in (*report["skipped"], *report["errors"]):
+            entry["name"] = self.display(entry["source"])
+        report["plan"] = {k: [self.display(s) for s in v] for k, v in report["plan"].items()}
+        return report
+
+    # -- questions ---------------------------------------------------------------------
+
+    def search(
+        self, query: str, k: int, mode: SearchMode | None, where: str | None,
+        sources: Sequence[str],
+    ) -> list[Hit]:  # fmt: skip
+        """The ``k`` best passages."""
+        return self.rag.search(query, k, mode=mode, where=where, sources=sources)
+
+    def answer(
+        self, question: str, history: Sequence[tuple[str, str]], *, k: int,
+        mode: SearchMode | None = None, where: str | None = None, sources: Sequence[str] = (),
+        stream: bool = True,
+    ) -> Iterator[Rewritten | str | Answer]:  # fmt: skip
+        """``Rewritten``, then the answer's text pieces, then the ``Answer``.
+
+        ``history`` holds the earlier (question, answer) turns; a follow-up is rewritten
+        into a standalone question first (by the model, as ``ragloom chat`` does).
+        """
+        from ragloom.chat import Conversation
+
+        searched_for = question
+        if history:
+            conversation = Conversation(self.rag, llm=self.llm, k=k, mode=mode, sources=sources)
+            conversation.turns = list(history)
+            searched_for = conversation.standalone(question)
+        yield Rewritten(searched_for)
+        yield from self.rag.stream(
+            searched_for, k, llm=self.llm, mode=mode, where=where, sources=sources,
+            stream=stream,
+        )  # fmt: skip

@@ -1,0 +1,69 @@
+"""Server-sent events, and driving a blocking generator from the event loop.
+
+``rag.stream`` is a plain generator that blocks (embedding, Milvus, the model's HTTP
+stream); ``in_threads`` advances it in worker threads so the event loop stays free, and
+closes it (which closes the model's stream) when the client goes away.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, TypeVar, cast
+
+import anyio
+from fastapi.responses import StreamingResponse
+
+T = TypeVar("T")
+_END = object()
+
+#: Headers for an event stream: no caching, no buffering by a proxy in front.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def event(data: Any, name: str | None = None) -> str:
+    """One SSE event: an optional ``event:`` line, then ``data:`` as compact JSON."""
+    payload = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+    head = f"event: {name}\n" if name else ""
+    return f"{head}data: {payload}\n\n"
+
+
+def sse_response(events: AsyncIterator[str]) -> StreamingResponse:
+    """A ``text/event-stream`` response over ``events``."""
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def in_threads(items: Iterator[T]) -> AsyncIterator[T]:
+    """Yield ``items`` from a blocking iterator, each ``next`` run in a worker thread."""
+    try:
+        while True:
+            item = await anyio.to_thread.run_sync(next, items, _END)
+            if item is _END:
+                return
+            yield cast(T, item)
+    finally:
+        close = getattr(items, "close", None)
+        if close is not None:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(close)
+
+
+async def prefetch(items: AsyncIterator[T], until: Callable[[T], bool]) -> AsyncIterator[T]:
+    """Pull ``items`` up to the first one ``until`` accepts, then return them all again.
+
+    A stream is started this way so that what fails before its first piece (the search,
+    the model refusing the key) is answered with an HTTP error, not inside a 200 stream.
+    """
+    buffered: list[T] = []
+    async for item in items:
+        buffered.append(item)
+        if until(item):
+            break
+
+    async def chained() -> AsyncIterator[T]:
+        for item in buffered:
+            yield item
+        async for item in items:
+            yield item
+
+    return chained()

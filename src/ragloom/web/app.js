@@ -1,0 +1,388 @@
+// ragloom's web page: talks to the server's HTTP API only (see docs/server.md).
+// Plain JavaScript, no dependencies, nothing fetched from other hosts.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const KEY_STORAGE = "ragloom-api-key";
+const state = { history: [], busy: false };
+
+// ---------------------------------------------------------------------------------
+// HTTP: every call carries the API key when one is stored; a 401 asks for it.
+
+function authHeaders() {
+  const key = localStorage.getItem(KEY_STORAGE);
+  return key ? { Authorization: `Bearer ${key}` } : {};
+}
+
+async function errorMessage(response) {
+  try {
+    const body = await response.json();
+    return (body.error && body.error.message) || response.statusText;
+  } catch (_) {
+    return `${response.status} ${response.statusText}`;
+  }
+}
+
+async function api(path, options = {}) {
+  for (;;) {
+    const response = await fetch(path, {
+      ...options,
+      headers: { ...(options.headers || {}), ...authHeaders() },
+    });
+    if (response.status === 401) {
+      await askForKey(await errorMessage(response));
+      continue;
+    }
+    if (!response.ok) throw new Error(await errorMessage(response));
+    return response;
+  }
+}
+
+let keyPrompt = null;
+function askForKey(message) {
+  if (keyPrompt) return keyPrompt;
+  keyPrompt = new Promise((resolve) => {
+    const dialog = $("#key-dialog");
+    const error = $("#key-error");
+    error.hidden = !localStorage.getItem(KEY_STORAGE);
+    error.textContent = message;
+    $("#key-form").onsubmit = () => {
+      localStorage.setItem(KEY_STORAGE, $("#key-input").value.trim());
+      keyPrompt = null;
+      resolve();
+    };
+    dialog.showModal();
+  });
+  return keyPrompt;
+}
+
+// ---------------------------------------------------------------------------------
+// Small DOM helpers (text is always set as text, never parsed as HTML).
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function clip(text, length) {
+  const flat = text.replace(/\s+/g, " ").trim();
+  return flat.length > length ? `${flat.slice(0, length)}…` : flat;
+}
+
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+// ---------------------------------------------------------------------------------
+// Collection status and sources.
+
+async function refresh() {
+  try {
+    const [status, sources] = await Promise.all([
+      api("/v1/status").then((r) => r.json()),
+      api("/v1/sources").then((r) => r.json()),
+    ]);
+    renderStatus(status);
+    renderSources(sources.sources);
+  } catch (error) {
+    $("#status-line").textContent = `cannot reach the server: ${error.message}`;
+  }
+}
+
+function renderStatus(status) {
+  const llm = status.server.llm;
+  const answers = llm.provider === "none" ? "extractive answers (no model)" : `answers by ${llm.provider} (${llm.model})`;
+  $("#status-line").textContent =
+    `${status.collection} · ${plural(status.documents, "document")} · ${plural(status.chunks, "chunk")} · ${answers}`;
+  const facts = [
+    ["Store", status.uri],
+    ["Collection", status.exists ? status.collection : `${status.collection} (not created yet)`],
+    ["Documents", status.documents],
+    ["Chunks", status.chunks],
+    ["Embedder", status.embedder],
+    ["Search", status.bm25 ? "dense + BM25" : "dense"],
+    ["Answers", llm.provider === "none" ? "extractive (no model)" : `${llm.provider} · ${llm.model}`],
+  ];
+  $("#collection").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v ?? "–"))]));
+}
+
+function renderSources(sources) {
+  $("#source-count").textContent = sources.length ? `(${sources.length})` : "";
+  const list = $("#sources");
+  if (!sources.length) {
+    list.replaceChildren(el("li", { class: "muted" }, "No documents yet: add some above."));
+    return;
+  }
+  list.replaceChildren(
+    ...sources.map((source) =>
+      el(
+        "li",
+        { class: "source", title: source.source },
+        el("span", { class: "source-name" }, source.name),
+        el("span", { class: "source-chunks" }, plural(source.chunks, "chunk")),
+        el("button", {
+          class: "icon",
+          title: `Remove ${source.name}`,
+          "aria-label": `Remove ${source.name}`,
+          onclick: () => removeSource(source),
+        }, "×"),
+      ),
+    ),
+  );
+}
+
+async function removeSource(source) {
+  if (!confirm(`Remove ${source.name} from the collection?`)) return;
+  try {
+    await api(`/v1/sources/${encodeURIComponent(source.id)}`, { method: "DELETE" });
+  } catch (error) {
+    alert(error.message);
+  }
+  refresh();
+}
+
+// ---------------------------------------------------------------------------------
+// Uploads: the bytes (XMLHttpRequest reports upload progress), then the ingest job.
+
+function upload(files) {
+  if (!files.length) return;
+  const names = Array.from(files, (f) => f.name).join(", ");
+  const bar = el("progress", { max: "1", value: "0" });
+  const label = el("span", { class: "upload-state" }, "uploading…");
+  const item = el("li", { class: "upload" }, el("span", { class: "upload-name" }, names), bar, label);
+  $("#uploads").prepend(item);
+
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  const send = () => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/ingest");
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) {
+        bar.value = (e.loaded / e.total) * 0.3;
+        label.textContent = `uploading ${Math.round((100 * e.loaded) / e.total)}%`;
+      }
+    };
+    xhr.onerror = () => fail("the upload failed: is the server running?");
+    xhr.onload = async () => {
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+      if (xhr.status === 401) {
+        await askForKey((body.error && body.error.message) || "API key needed");
+        send();
+      } else if (xhr.status !== 202) {
+        fail((body.error && body.error.message) || `upload refused (${xhr.status})`);
+      } else {
+        follow(body.job);
+      }
+    };
+    xhr.send(form);
+  };
+  const fail = (message) => {
+    item.classList.add("failed");
+    bar.value = 1;
+    label.textContent = message;
+  };
+  const follow = async (job) => {
+    for (;;) {
+      const p = job.progress;
+      bar.value = 0.3 + 0.7 * p.fraction;
+      label.textContent =
+        job.status === "queued" ? "waiting for the previous upload…" :
+        `ingesting: ${p.documents_done}/${p.documents_total} documents, ${plural(p.chunks_embedded, "chunk")} embedded`;
+      if (job.status === "done" || job.status === "failed") break;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      try {
+        job = (await (await api(`/v1/jobs/${job.id}`)).json()).job;
+      } catch (error) {
+        return fail(error.message);
+      }
+    }
+    if (job.status === "failed") return fail(job.error);
+    const r = job.result;
+    const problems = [...r.errors, ...r.skipped];
+    bar.value = 1;
+    item.classList.add(problems.length ? "partial" : "done");
+    label.textContent =
+      `${plural(r.added, "document")} added, ${r.changed} changed, ${r.unchanged} unchanged · ${plural(r.chunks, "chunk")}` +
+      (problems.length ? ` · ${problems.length} not read: ${problems.map((p) => `${p.name}: ${p.error}`).join("; ")}` : "");
+    refresh();
+  };
+  send();
+}
+
+// ---------------------------------------------------------------------------------
+// Questions: the answer streams in as server-sent events (question, token..., answer).
+
+async function* readEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) !== -1) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) name = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) yield { name, data: JSON.parse(data.join("\n")) };
+    }
+  }
+}
+
+async function ask(question) {
+  state.busy = true;
+  $("#ask-button").disabled = true;
+  $("#empty")?.remove();
+  const conversation = $("#conversation");
+  conversation.append(el("div", { class: "message user" }, question));
+  const text = el("div", { class: "answer-text streaming" });
+  const note = el("div", { class: "searched-for" });
+  const bubble = el("div", { class: "message assistant", "data-chunks": "0" }, note, text);
+  const thinking = el("span", { class: "thinking" }, "searching your documents…");
+  text.append(thinking);
+  conversation.append(bubble);
+  bubble.scrollIntoView({ block: "end" });
+
+  const history = state.history.slice();
+  let chunks = 0;
+  try {
+    const response = await api("/v1/ask", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: JSON.stringify({ question, history, stream: true }),
+    });
+    for await (const { name, data } of readEvents(response)) {
+      if (name === "question" && data.searched_for !== question) {
+        note.textContent = `searched for: ${data.searched_for}`;
+      } else if (name === "token") {
+        if (!chunks) text.replaceChildren();
+        text.append(data.text);
+        bubble.dataset.chunks = String(++chunks);
+        conversation.scrollTop = conversation.scrollHeight;
+      } else if (name === "answer") {
+        renderAnswer(bubble, text, data);
+        state.history.push({ role: "user", content: question }, { role: "assistant", content: data.answer });
+      } else if (name === "error") {
+        throw new Error(data.error.message);
+      }
+    }
+  } catch (error) {
+    text.replaceChildren(el("span", { class: "error" }, error.message));
+    bubble.classList.add("failed");
+  } finally {
+    text.classList.remove("streaming");
+    state.busy = false;
+    $("#ask-button").disabled = false;
+    conversation.scrollTop = conversation.scrollHeight;
+  }
+}
+
+function renderAnswer(bubble, text, answer) {
+  // The text again, with each [n] a button that opens passage n.
+  // A citation keeps the punctuation after it on its line.
+  const parts = answer.answer.split(/(\[\d+\][.,;:!?)]?)/);
+  text.replaceChildren(
+    ...parts.map((part) => {
+      const match = /^\[(\d+)\](.?)$/.exec(part);
+      const hit = match && answer.hits[Number(match[1]) - 1];
+      if (!hit) return part;
+      const n = Number(match[1]);
+      const button = el("button", { class: "cite", title: hit.name, onclick: () => openPassage(n, hit) }, `[${n}]`);
+      return el("span", { class: "nowrap" }, button, match[2]);
+    }),
+  );
+  if (answer.abstained) bubble.classList.add("abstained");
+  if (answer.provider === "none" && !answer.abstained) {
+    bubble.prepend(el("div", { class: "badge" }, "Extractive answer: sentences quoted from your documents"));
+  }
+  const cited = answer.citations.map((c) => c.n);
+  const shown = cited.length ? cited : answer.abstained ? [] : answer.hits.map((_, i) => i + 1);
+  if (shown.length) {
+    const cards = el("div", { class: "cards" });
+    for (const n of shown) {
+      const hit = answer.hits[n - 1];
+      cards.append(
+        el(
+          "button",
+          { class: "source-card", onclick: () => openPassage(n, hit), title: "Read the passage" },
+          el("span", { class: "card-n" }, String(n)),
+          el("span", { class: "card-body" },
+            el("span", { class: "card-file" }, hit.name),
+            hit.heading ? el("span", { class: "card-heading" }, hit.heading) : null,
+            el("span", { class: "card-passage" }, clip(hit.text.replace(/^#+ .*$/gm, ""), 180)),
+          ),
+        ),
+      );
+    }
+    bubble.append(el("div", { class: "cards-title" }, cited.length ? "Sources" : "Passages consulted (none cited)"), cards);
+  }
+}
+
+function openPassage(n, hit) {
+  $("#passage-title").textContent = `[${n}] ${hit.name}`;
+  $("#passage-heading").textContent = hit.heading || "";
+  $("#passage-text").textContent = hit.text;
+  $("#passage-meta").textContent = `${hit.source} · score ${hit.score.toFixed(3)}`;
+  $("#passage-dialog").showModal();
+}
+
+// ---------------------------------------------------------------------------------
+
+function start() {
+  const input = $("#file-input");
+  input.addEventListener("change", () => {
+    upload(Array.from(input.files));
+    input.value = "";
+  });
+  const drop = $("#dropzone");
+  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    upload(Array.from(e.dataTransfer.files));
+  });
+
+  const questionBox = $("#question");
+  $("#ask-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const question = questionBox.value.trim();
+    if (!question || state.busy) return;
+    questionBox.value = "";
+    ask(question);
+  });
+  questionBox.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      $("#ask-form").requestSubmit();
+    }
+  });
+  $("#new-chat").addEventListener("click", () => {
+    state.history = [];
+    $("#conversation").replaceChildren();
+  });
+  $("#passage-dialog").addEventListener("click", (e) => {
+    if (e.target === e.currentTarget) e.currentTarget.close();  // a click outside the box
+  });
+  refresh();
+  setInterval(() => { if (!document.hidden) refresh(); }, 15000);
+}
+
+document.addEventListener("DOMContentLoaded", start);

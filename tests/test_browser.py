@@ -1,0 +1,103 @@
+"""The web page in a real browser: headless Chromium (Debian's package) driven by
+Playwright opens the page, uploads a document, asks about it, and sees the answer
+stream in with a source card that opens the passage.
+
+The model behind ragloom is ``FakeOpenAIServer`` (the real ``openai`` SDK over loopback
+HTTP, streaming word by word); the page talks to the server over HTTP only.  Without
+Chromium the test is skipped, unless RAGLOOM_REQUIRE_BROWSER is set (``make test``).
+Set RAGLOOM_SCREENSHOT_DIR to keep the screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ragloom.llms.openai_compat import OpenAICompatLLM
+from ragloom.testing import FakeOpenAIServer, Reply
+from tests.server_helpers import STORAGE_FAQ, running_server
+
+CHROMIUM = Path(os.environ.get("RAGLOOM_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+ANSWER = (
+    "Milvus keeps inserted data in object storage such as MinIO or S3 [1], metadata in etcd [1]."
+)
+#: Where to keep the screenshots too (they are always taken in the test's temp folder).
+KEEP_SCREENSHOTS = os.environ.get("RAGLOOM_SCREENSHOT_DIR")
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.is_file():
+        if os.environ.get("RAGLOOM_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> None:
+    document = tmp_path / "storage_faq.md"
+    document.write_text(STORAGE_FAQ)
+    with FakeOpenAIServer() as provider:
+        provider.enqueue(Reply(ANSWER))
+        llm = OpenAICompatLLM(
+            "openai", "gpt-4o-mini", api_key="sk-fake", base_url=provider.base_url
+        )
+        with running_server(tmp_path / "ragloom.db", llm=llm) as url:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("requestfailed", lambda request: errors.append(request.url))
+            page.goto(url + "/")
+            page.wait_for_selector("#sources .muted:has-text('No documents yet')")
+
+            page.set_input_files("#file-input", str(document))
+            page.wait_for_selector(".upload.done", timeout=30_000)
+            assert "1 document added" in page.inner_text(".upload.done")
+            page.wait_for_selector("#sources .source-name:has-text('storage_faq.md')")
+            assert "1 document" in page.inner_text("#status-line")
+
+            page.fill("#question", "Where does Milvus store data?")
+            page.press("#question", "Enter")
+            page.wait_for_selector(".message.assistant .source-card", timeout=30_000)
+            answer = page.locator(".message.assistant")
+            # Streamed: the answer arrived as many token events, not one block.
+            assert int(answer.get_attribute("data-chunks") or 0) > 5
+            assert "object storage such as MinIO or S3 [1]" in answer.inner_text()
+            card = page.locator(".source-card").first
+            assert "storage_faq.md" in card.inner_text()
+            assert "Storage FAQ > Where does Milvus store data?" in card.inner_text()
+            screenshot = tmp_path / "answer.png"
+            page.screenshot(path=str(screenshot))
+
+            card.click()
+            dialog = page.locator("#passage-dialog[open]")
+            dialog.wait_for()
+            assert "Azure Blob Storage" in dialog.inner_text()
+            page.screenshot(path=str(tmp_path / "passage.png"))
+            page.keyboard.press("Escape")
+
+            assert not errors, errors
+    data = screenshot.read_bytes()
+    assert data.startswith(b"\x89PNG") and len(data) > 10_000
+    if KEEP_SCREENSHOTS:
+        Path(KEEP_SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        for name in ("answer.png", "passage.png"):
+            (Path(KEEP_SCREENSHOTS) / name).write_bytes((tmp_path / name).read_bytes())
+    asked = provider.requests_to("chat")[-1]
+    assert asked.body["stream"] is True

@@ -1,0 +1,91 @@
+"""``ragloom serve`` as a user runs it: a separate process that owns its Milvus Lite file,
+so a CLI command on the same file says which server to use; refusals before listening."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli_helpers import ragloom
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+    """``python -m ragloom serve --port 0`` over a new Milvus Lite file; (url, db, process)."""
+    db = tmp_path / "owned.db"
+    env = {**os.environ, "RAGLOOM_CACHE_DIR": str(tmp_path / "cache"), "RAGLOOM_LLM": "none"}
+    env.pop("RAGLOOM_API_KEY", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragloom", "serve", "--port", "0", "--uri", str(db)],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        for line in process.stderr:
+            found = re.search(r" at (http://127\.0\.0\.1:\d+)/ ", line)
+            if found:
+                break
+        else:
+            pytest.fail(f"ragloom serve exited with {process.wait()} before serving")
+        yield found.group(1), db, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+
+
+def test_a_cli_command_on_a_served_file_names_the_server(
+    served: tuple[str, Path, subprocess.Popen[str]],
+) -> None:
+    url, db, process = served
+    assert httpx.get(f"{url}/healthz").json() == {"status": "ok"}
+    record = db.with_name(".owned.db.server.json")
+    assert record.is_file()
+
+    run = ragloom("status", "--uri", str(db))
+    assert run.code == 1
+    assert f"is owned by a ragloom server at {url}" in run.stderr
+    assert "stop it, or point --uri at a Milvus server" in run.stderr
+    assert "Traceback" not in run.stderr
+
+    second = ragloom("serve", "--uri", str(db), "--port", "0")
+    assert second.code == 1 and f"ragloom server at {url}" in second.stderr
+
+    process.send_signal(signal.SIGTERM)  # as a service manager stops it
+    assert process.wait(timeout=30) == 0
+    assert not record.exists()
+    after = ragloom("status", "--uri", str(db), "--json")
+    assert after.code == 0 and after.json()["exists"] is False
+
+
+def test_listening_beyond_loopback_needs_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RAGLOOM_API_KEY", raising=False)
+    run = ragloom("serve", "--host", "0.0.0.0", "--uri", str(tmp_path / "x.db"))
+    assert run.code == 1
+    assert "no RAGLOOM_API_KEY is set" in run.stderr and "--allow-no-key" in run.stderr
+
+
+def test_a_port_in_use_is_reported(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        run = ragloom(
+            "serve", "--port", str(port), "--uri", str(tmp_path / "x.db"), "--llm", "none"
+        )
+    assert run.code == 1
+    assert f"port {port} on 127.0.0.1 is in use" in run.stderr
+    assert not (tmp_path / ".x.db.server.json").exists()
