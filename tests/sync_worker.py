@@ -1,4 +1,5 @@
-"""A child process for crash tests: ingest a folder with the fake embedder, print the report.
+"""A child process for crash tests: ingest a folder with the fake embedder, print the report
+(with the wall-clock times the ingest began and ended, so kills can be aimed inside it).
 
     python -m tests.sync_worker URI COLLECTION FOLDER CACHE_DIR
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from ragloom import RAG
 from ragloom.testing import FakeEmbedder
@@ -16,8 +18,10 @@ def main() -> None:
     uri, collection, folder, cache_dir = sys.argv[1:5]
     embedder = FakeEmbedder(dim=32, max_tokens=256)
     with RAG(uri=uri, collection=collection, embedder=embedder, cache_dir=cache_dir) as rag:
+        began = time.time()
         report = rag.ingest([folder])
-    print(json.dumps(report.to_dict()), flush=True)
+        ended = time.time()
+    print(json.dumps({**report.to_dict(), "began": began, "ended": ended}), flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ and run again converges to the state one clean run produces.
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
 import time
@@ -64,8 +65,27 @@ class Interrupted(Exception):
     """Ctrl-C arrived; the current batch was finished first."""
 
 
+@dataclass
+class _Work:
+    """One batch of documents, planned: what to embed and write, then what to delete."""
+
+    write: list[Chunk]
+    delete: list[str]
+    last_source: str
+    vectors: list[list[float]] = field(default_factory=list)
+
+
+_DONE = object()  # end of a queue
+
+
 class Ingestor:
-    """Loads, chunks, embeds and writes sources into one store, as a sync."""
+    """Loads, chunks, embeds and writes sources into one store, as a sync.
+
+    Three stages overlap: a thread reads and plans documents (load, compare with the
+    store, chunk), the calling thread embeds, and a thread writes to Milvus.  Queues
+    between them are short, so memory stays bounded however large the corpus is; each
+    batch's stale chunks are deleted only after its new ones are written.
+    """
 
     def __init__(
         self,
@@ -92,38 +112,155 @@ class Ingestor:
         """Bring the store in line with ``sources``; never raises for one bad input."""
         started = time.perf_counter()
         report = IngestReport()
-        seen: dict[str, set[str]] = {}  # root -> sources found under it (read or not)
-        unreadable: set[str] = set()  # roots that could not be listed at all
-        pending: list[Document] = []
+        planned: queue.Queue[Any] = queue.Queue(maxsize=2)
+        embedded: queue.Queue[Any] = queue.Queue(maxsize=2)
+        failures: list[BaseException] = []
+        seen: dict[str, set[str]] = {}
+        unreadable: set[str] = set()
+        planner = threading.Thread(
+            target=self._guard(self._plan_all, failures, planned),
+            args=(sources, glob, report, seen, unreadable, planned),
+            name="ragloom-plan",
+            daemon=True,
+        )
+        writer = threading.Thread(
+            target=self._guard(self._write_all, failures, None),
+            args=(embedded, report, dry_run),
+            name="ragloom-write",
+            daemon=True,
+        )
         with self._stop_on_ctrl_c():
+            planner.start()
+            writer.start()
             try:
-                for item in load_sources(sources, glob=glob, limits=self.limits):
-                    if isinstance(item, LoadIssue):
-                        entry = {"source": item.source, "error": item.reason}
-                        (report.skipped if item.skipped else report.errors).append(entry)
-                        root = item.root or item.source.split("::", 1)[0]
-                        seen.setdefault(root, set()).add(item.source)
-                        if item.source == root and not item.skipped:
-                            unreadable.add(root)
-                        continue
-                    seen.setdefault(item.root, set()).add(item.source)
-                    pending.append(item)
-                    if len(pending) >= _DOCS_PER_BATCH:
-                        self._sync_batch(pending, report, dry_run)
-                        pending = []
-                if pending:
-                    self._sync_batch(pending, report, dry_run)
-                if prune:
+                self._embed_all(planned, embedded, writer, report, dry_run)
+            except BaseException:
+                self._stop.set()
+                raise
+            finally:
+                _put(embedded, _DONE, writer)
+                _drain(planned, planner)
+                writer.join()
+            if failures:
+                raise failures[0]
+            try:
+                if prune and not self._stop.is_set():
                     # A folder or archive that could not be listed says nothing about what left.
                     listed = {r: found for r, found in seen.items() if r not in unreadable}
                     self._prune(listed, PathGlob(glob) if glob else None, report, dry_run)
             except Interrupted:
-                report.interrupted = True
-            finally:
-                if not dry_run:
-                    self.store.flush()
+                pass
+            report.interrupted = self._stop.is_set()
+            if not dry_run:
+                self.store.flush()
         report.seconds = time.perf_counter() - started
         return report
+
+    def _guard(
+        self, fn: Callable[..., None], failures: list[BaseException], out: queue.Queue[Any] | None
+    ) -> Callable[..., None]:
+        """Run a stage in a thread: its exception is kept for the caller, and ends the run."""
+
+        def run(*args: Any) -> None:
+            try:
+                fn(*args)
+            except BaseException as exc:
+                failures.append(exc)
+                self._stop.set()
+            finally:
+                if out is not None:
+                    out.put(_DONE)
+
+        return run
+
+    # -- stage 1: read and plan ----------------------------------------------------------
+
+    def _plan_all(
+        self,
+        sources: Sequence[str],
+        glob: str | None,
+        report: IngestReport,
+        seen: dict[str, set[str]],
+        unreadable: set[str],
+        out: queue.Queue[Any],
+    ) -> None:
+        pending: list[Document] = []
+        for item in load_sources(sources, glob=glob, limits=self.limits):
+            if self._stop.is_set():
+                return
+            if isinstance(item, LoadIssue):
+                entry = {"source": item.source, "error": item.reason}
+                (report.skipped if item.skipped else report.errors).append(entry)
+                root = item.root or item.source.split("::", 1)[0]
+                seen.setdefault(root, set()).add(item.source)
+                if item.source == root and not item.skipped:
+                    unreadable.add(root)
+                continue
+            seen.setdefault(item.root, set()).add(item.source)
+            pending.append(item)
+            if len(pending) >= _DOCS_PER_BATCH:
+                out.put(self._plan_batch(pending, report))
+                pending = []
+        if pending:
+            out.put(self._plan_batch(pending, report))
+
+    def _plan_batch(self, docs: list[Document], report: IngestReport) -> _Work:
+        stored = self.store.chunk_ids_by_source(doc.source for doc in docs)
+        work = _Work(write=[], delete=[], last_source=docs[-1].source)
+        for doc in docs:
+            state = stored.get(doc.source)
+            if state is not None and state.complete(document_hash(doc)):
+                plan = DocPlan(doc.source, "unchanged", chunks=len(state.hashes))
+            else:
+                chunks = chunk_document(doc, self.chunking, self.embedder.count_tokens)
+                if not chunks:
+                    report.errors.append({"source": doc.source, "error": "no text to index"})
+                    continue
+                plan = plan_document(chunks, state, doc.source)
+            report.files += 1
+            report.chunks += plan.chunks
+            setattr(report, plan.status, getattr(report, plan.status) + 1)
+            if plan.status != "unchanged":
+                report.plan.setdefault(plan.status, []).append(doc.source)
+            work.write.extend(plan.write)
+            work.delete.extend(plan.delete)
+        return work
+
+    # -- stage 2: embed (the calling thread: models may not like other threads) ------------
+
+    def _embed_all(
+        self,
+        planned: queue.Queue[Any],
+        out: queue.Queue[Any],
+        writer: threading.Thread,
+        report: IngestReport,
+        dry_run: bool,
+    ) -> None:
+        while (work := planned.get()) is not _DONE:
+            if self._stop.is_set():
+                continue  # let the planner finish its current put and end
+            if dry_run:
+                report.embedded += len(work.write)
+                continue
+            if work.write:
+                cached_before = getattr(self.embedder, "hits", 0)
+                work.vectors = self.embedder.embed([c.embed_text for c in work.write], "document")
+                cached = getattr(self.embedder, "hits", 0) - cached_before
+                report.embedded += len(work.write) - cached
+            _put(out, work, writer)
+
+    # -- stage 3: write ------------------------------------------------------------------
+
+    def _write_all(self, embedded: queue.Queue[Any], report: IngestReport, dry_run: bool) -> None:
+        while (work := embedded.get()) is not _DONE:
+            for start in range(0, len(work.write), _CHUNKS_PER_BATCH):
+                end = start + _CHUNKS_PER_BATCH
+                self.store.upsert(work.write[start:end], work.vectors[start:end])
+            report.written += len(work.write)
+            # Stale chunks go only after their replacements are written.
+            self.store.delete_ids(work.delete)
+            if self.progress:
+                self.progress(work.last_source, report.files, report.embedded)
 
     @contextmanager
     def _stop_on_ctrl_c(self) -> Iterator[None]:
@@ -147,45 +284,6 @@ class Ingestor:
         if self._stop.is_set():
             raise Interrupted
 
-    def _sync_batch(self, docs: list[Document], report: IngestReport, dry_run: bool) -> None:
-        self._check_stop()
-        stored = self.store.chunk_ids_by_source(doc.source for doc in docs)
-        to_write: list[Chunk] = []
-        to_delete: list[str] = []
-        for doc in docs:
-            state = stored.get(doc.source)
-            if state is not None and state.complete(document_hash(doc)):
-                plan = DocPlan(doc.source, "unchanged", chunks=len(state.hashes))
-            else:
-                chunks = chunk_document(doc, self.chunking, self.embedder.count_tokens)
-                if not chunks:
-                    report.errors.append({"source": doc.source, "error": "no text to index"})
-                    continue
-                plan = plan_document(chunks, state, doc.source)
-            report.files += 1
-            report.chunks += plan.chunks
-            setattr(report, plan.status, getattr(report, plan.status) + 1)
-            if plan.status != "unchanged":
-                report.plan.setdefault(plan.status, []).append(doc.source)
-            to_write.extend(plan.write)
-            to_delete.extend(plan.delete)
-        if dry_run:
-            report.embedded += len(to_write)
-            return
-        for start in range(0, len(to_write), _CHUNKS_PER_BATCH):
-            batch = to_write[start : start + _CHUNKS_PER_BATCH]
-            cached_before = getattr(self.embedder, "hits", 0)
-            vectors = self.embedder.embed([c.embed_text for c in batch], "document")
-            self.store.upsert(batch, vectors)
-            report.embedded += len(batch) - (getattr(self.embedder, "hits", 0) - cached_before)
-            report.written += len(batch)
-            if self.progress:
-                self.progress(batch[-1].source, report.files, report.embedded)
-        # Stale chunks go only after their replacements are written.
-        self.store.delete_ids(to_delete)
-        if self.progress:
-            self.progress(docs[-1].source, report.files, report.embedded)
-
     def _prune(
         self,
         seen: dict[str, set[str]],
@@ -204,12 +302,12 @@ class Ingestor:
                 for source in self.store.sources_under(root)
                 if source not in found and (selected is None or selected(_relative(source, root)))
             ]
-            report.removed += len(gone)
-            if gone:
-                report.plan.setdefault("removed", []).extend(gone)
             if gone and not dry_run:
                 self._check_stop()
                 self.store.delete_sources(gone)
+            report.removed += len(gone)
+            if gone:
+                report.plan.setdefault("removed", []).extend(gone)
 
 
 def _relative(source: str, root: str) -> str:
@@ -218,3 +316,22 @@ def _relative(source: str, root: str) -> str:
         if source.startswith(root + sep):
             return source[len(root) + len(sep) :]
     return source.rsplit("/", 1)[-1]
+
+
+def _put(q: queue.Queue[Any], item: object, consumer: threading.Thread) -> None:
+    """Put ``item`` unless the consumer has died (then nobody would ever take it)."""
+    while consumer.is_alive():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _drain(q: queue.Queue[Any], producer: threading.Thread) -> None:
+    """Empty ``q`` until its producer has finished (it may be blocked on a full queue)."""
+    while producer.is_alive() or not q.empty():
+        try:
+            q.get(timeout=0.1)
+        except queue.Empty:
+            continue
