@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings, redact_uri
 from ragloom.embedders import Embedder, make_embedder
-from ragloom.loaders import LoadLimits
 from ragloom.retrieval import retrieve
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode, StoredDocument
-from ragloom.sync import Ingestor, ProgressFn
 from ragloom.types import Answer, Hit, IngestReport
 
 if TYPE_CHECKING:
     from ragloom.answer import Templates
     from ragloom.llms import LLM, ProviderChoice, Reliability
+    from ragloom.loaders import LoadLimits
+    from ragloom.sync import ProgressFn
 
 #: Passages retrieved for an answer, unless ``k`` is given.
 ASK_K = 5
@@ -74,7 +74,11 @@ class RAG:
         """The embedder the settings name (built lazily; the model loads on first use)."""
         if self._embedder is not None:
             return self._embedder
-        return make_embedder(self.settings.embedder, batch_size=self.settings.batch_size)
+        return make_embedder(
+            self.settings.embedder,
+            batch_size=self.settings.batch_size,
+            cache_dir=self.settings.cache_dir or None,
+        )
 
     def _query_embedder(self) -> Embedder:
         """For searching: the embedder the collection was built with, when none was named."""
@@ -121,6 +125,8 @@ class RAG:
         if not dry_run and self.store.info() is None:
             bm25 = self.store.supports_bm25()
             self.store.create(CollectionInfo(**{**wanted.__dict__, "bm25": bm25}))
+        from ragloom.sync import Ingestor  # loaders and formats: only needed to ingest
+
         with self._document_embedder() as embedder:
             ingestor = Ingestor(self.store, embedder, chunking, limits, progress)
             return ingestor.run(list(sources), glob=glob, prune=prune, dry_run=dry_run)
@@ -349,4 +355,4 @@ def _embedder_from_name(name: str, settings: Settings) -> Embedder:
     """Rebuild the embedder a collection records (``local:all-MiniLM-L6-v2`` etc.)."""
     kind, _, model = name.partition(":")
     spec = kind if kind == "milvus-default" else f"{kind}:{model}" if model else kind
-    return make_embedder(spec, batch_size=settings.batch_size)
+    return make_embedder(spec, batch_size=settings.batch_size, cache_dir=settings.cache_dir or None)

@@ -15,7 +15,9 @@ __all__ = ["EMBEDDER_KINDS", "Embedder", "InputType", "make_embedder"]
 EMBEDDER_KINDS = ("local", "milvus-default", "gemini", "openai")
 
 
-def make_embedder(spec: str, batch_size: int | None = None) -> Embedder:
+def make_embedder(
+    spec: str, batch_size: int | None = None, cache_dir: str | None = None
+) -> Embedder:
     """Build the embedder named by ``spec``; no model is loaded yet."""
     kind, _, model = spec.partition(":")
     kind = kind.strip().lower()
@@ -23,7 +25,7 @@ def make_embedder(spec: str, batch_size: int | None = None) -> Embedder:
     if kind == "local":
         from ragloom.embedders.local import BUNDLED_MODEL, LocalEmbedder
 
-        return LocalEmbedder(model or BUNDLED_MODEL, batch_size=batch_size)
+        return LocalEmbedder(model or BUNDLED_MODEL, batch_size=batch_size, cache_dir=cache_dir)
     if kind == "milvus-default":
         from ragloom.embedders.milvus_default import MilvusDefaultEmbedder
 

@@ -8,6 +8,9 @@ Face Hub on first use (or read from its local cache).
 from __future__ import annotations
 
 import json
+import logging
+import os
+import shutil
 from collections.abc import Sequence
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -15,6 +18,8 @@ from typing import Any
 
 from ragloom.embedders.base import InputType
 from ragloom.errors import EmbedderError, MissingDependencyError
+
+log = logging.getLogger(__name__)
 
 BUNDLED_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {BUNDLED_MODEL, f"sentence-transformers/{BUNDLED_MODEL}"}
@@ -33,10 +38,18 @@ def bundled_model_path() -> Path | None:
 class LocalEmbedder:
     """A sentence-transformers model run in process (CUDA when available)."""
 
-    def __init__(self, model: str = BUNDLED_MODEL, batch_size: int | None = None) -> None:
+    def __init__(
+        self,
+        model: str = BUNDLED_MODEL,
+        batch_size: int | None = None,
+        cache_dir: str | None = None,
+        backend: str = "auto",
+    ) -> None:
         self.model_name = model
         self.name = f"local:{model}"
         self._batch_size = batch_size
+        self._cache_dir = Path(cache_dir) if cache_dir else None
+        self._backend = backend
         self._path: Path | None = None
         if model in _BUNDLED_ALIASES:
             self._path = bundled_model_path()
@@ -93,12 +106,39 @@ class LocalEmbedder:
 
     @cached_property
     def device(self) -> str:
-        """``cuda`` when a GPU is usable, else ``cpu``."""
+        """``cuda`` when a GPU is usable, else ``cpu`` (torch is asked only if one may exist)."""
+        if not _gpu_present():
+            return "cpu"
         try:
             import torch
         except ImportError:
             return "cpu"
         return "cuda" if torch.cuda.is_available() else "cpu"
+
+    @cached_property
+    def _onnx(self) -> Any:
+        """The ONNX Runtime encoder on a CPU, when the model's shape allows it (else None)."""
+        if self._backend == "torch" or self._path is None or self._cache_dir is None:
+            return None
+        if self.device != "cpu":
+            return None
+        from ragloom.embedders import onnx_runtime
+
+        if not onnx_runtime.exportable(self._path):
+            return None
+        target = onnx_runtime.cached_model_path(self._path, self._cache_dir)
+        try:
+            if not target.is_file():
+                onnx_runtime.export(self._path, target)
+            return onnx_runtime.OnnxEncoder(target, self._path / "tokenizer.json", self.max_tokens)
+        except Exception as exc:  # no onnxruntime/onnx, or an export that failed
+            log.info("ONNX Runtime not used for %s (%s); using PyTorch", self.name, exc)
+            return None
+
+    @property
+    def backend(self) -> str:
+        """``onnx`` or ``torch``: what runs the model."""
+        return "onnx" if self._onnx is not None else "torch"
 
     @property
     def batch_size(self) -> int:
@@ -112,12 +152,16 @@ class LocalEmbedder:
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first query."""
-        _ = self._model
+        if self._onnx is None:
+            _ = self._model
 
     def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
         """Embed ``texts``; vectors are unit length so inner product is cosine."""
         if not texts:
             return []
+        if self._onnx is not None:
+            result_onnx: list[list[float]] = self._onnx.encode(texts, self.batch_size).tolist()
+            return result_onnx
         vectors = self._model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -127,6 +171,11 @@ class LocalEmbedder:
         )
         result: list[list[float]] = vectors.tolist()
         return result
+
+
+def _gpu_present() -> bool:
+    """A cheap look for an NVIDIA driver, so CPU-only machines never import torch to ask."""
+    return os.path.exists("/proc/driver/nvidia/version") or shutil.which("nvidia-smi") is not None
 
 
 @lru_cache(maxsize=4)
