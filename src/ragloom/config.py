@@ -61,6 +61,23 @@ class Settings(BaseSettings):
     abstain_score: float | None = Field(
         None, description="answer only when the best dense score reaches this; default calibrated"
     )
+    # -- retrieval (ragloom search / ask / eval; see docs/retrieval.md) ------------------
+    search_mode: Literal["dense", "bm25", "hybrid"] | None = Field(
+        None, description="default: hybrid where the store has BM25, else dense"
+    )
+    fusion: Literal["weighted", "rrf"] = Field(
+        "weighted", description="hybrid fusion: weighted (scaled scores) or rrf (Milvus RRF)"
+    )
+    lexical_weight: float = Field(
+        0.5, ge=0, description="BM25's weight in weighted fusion (dense counts 1)"
+    )
+    candidates: int = Field(50, ge=1, le=1000, description="chunks each search route proposes")
+    join_neighbours: bool = Field(
+        True, description="return adjacent chunks that both match as one passage"
+    )
+    rerank: str | None = Field(
+        None, description="a sentence-transformers CrossEncoder to rerank passages with"
+    )
 
     @field_validator("collection")
     @classmethod

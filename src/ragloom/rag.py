@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings, redact_uri
 from ragloom.embedders import Embedder, make_embedder
-from ragloom.retrieval import retrieve
+from ragloom.retrieval import SearchOptions, retrieve
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode, StoredDocument
 from ragloom.types import Answer, Hit, IngestReport
 
@@ -153,8 +153,15 @@ class RAG:
         mode: SearchMode | None = None,
         where: str | None = None,
         sources: Sequence[str] = (),
+        rerank: str | None = None,
     ) -> list[Hit]:
-        """The ``k`` passages that best answer ``query``, best first."""
+        """The ``k`` passages that best answer ``query``, best first.
+
+        ``mode`` is ``dense``, ``bm25`` or ``hybrid`` (default: hybrid where the store has
+        BM25); ``where`` is a Milvus boolean expression on the chunks' fields (``source``,
+        ``heading``, ``position``, ``meta[...]``...); ``sources`` are shell-style globs on
+        the source path; ``rerank`` names a cross-encoder to reorder the passages with.
+        """
         embedder = self._query_embedder()
         info = self.store.info()
         if info is not None:
@@ -166,7 +173,10 @@ class RAG:
                     chunk_tokens=info.chunk_tokens,
                 )
             )
-        return retrieve(self.store, embedder, query, k, mode=mode, where=where, sources=sources)
+        options = SearchOptions.from_settings(self.settings, mode=mode, rerank=rerank)
+        return retrieve(
+            self.store, embedder, query, k, where=where, sources=sources, options=options
+        )
 
     def sources(self) -> list[StoredDocument]:
         """The documents in the collection."""

@@ -1,19 +1,109 @@
-"""Query -> hits: embed the question, search the store in the chosen mode, filter."""
+"""Query -> hits: embed the question, search the store, fuse, join, filter, rerank.
+
+Three modes.  ``dense`` compares the question's vector with the chunks' (cosine);
+``bm25`` runs Milvus's BM25 function over the chunks' lexical text (heading path and
+text, stemmed by ``ragloom.lexical`` on both sides); ``hybrid``, the default where the
+store has BM25, does both and fuses them.  A store without BM25 (Milvus servers before
+2.5) searches dense and says so once.
+
+How hybrid is fused (``SearchOptions.fusion``):
+
+* ``weighted`` (default): each route proposes ``candidates`` chunks; each route's scores
+  are scaled to 0..1 over its own candidates and added, dense with weight 1 and BM25 with
+  ``lexical_weight``.  Milvus's ``RRFRanker`` gives both routes the same weight, and its
+  ``WeightedRanker`` scales scores differently on Milvus Lite (min-max) and on servers
+  (arctan), so ragloom fuses the two result lists itself: the same ranking everywhere.
+* ``rrf``: Milvus's ``hybrid_search`` with ``RRFRanker(60)`` (kept for comparison).
+
+Then, passages: two chunks that follow each other in one document and are both among the
+best ``neighbour_pool`` candidates are one passage (their texts joined, the repeated
+overlap once): a section cut to fit the model's window is given back whole when both its
+halves match.  Collections cut by the tutorials' ``seed`` splitter keep their pieces as
+they are.  Finally an optional cross-encoder (``rerank``) reorders the best passages.
+"""
 
 from __future__ import annotations
 
 import fnmatch
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from ragloom.embedders.base import Embedder
 from ragloom.errors import ConfigError
-from ragloom.store import MilvusStore, SearchMode
+from ragloom.store import CollectionInfo, MilvusStore, SearchMode
 from ragloom.types import Hit
+
+if TYPE_CHECKING:
+    from ragloom.config import Settings
 
 log = logging.getLogger(__name__)
 
 SEARCH_MODES: tuple[SearchMode, ...] = ("dense", "bm25", "hybrid")
+Fusion = Literal["weighted", "rrf"]
+FUSIONS: tuple[Fusion, ...] = ("weighted", "rrf")
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How a question is searched; ``mode`` None means the best the store offers."""
+
+    mode: SearchMode | None = None
+    fusion: Fusion = "weighted"
+    lexical_weight: float = 0.5
+    candidates: int = 50
+    join_neighbours: bool = True
+    neighbour_pool: int = 20
+    rerank: str | None = None
+    rerank_pool: int = 20
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **given: Any) -> SearchOptions:
+        """The settings' search options, with ``given`` (None: not given) on top."""
+        values: dict[str, Any] = {
+            "mode": settings.search_mode,
+            "fusion": settings.fusion,
+            "lexical_weight": settings.lexical_weight,
+            "candidates": settings.candidates,
+            "join_neighbours": settings.join_neighbours,
+            "rerank": settings.rerank,
+        }
+        values.update({k: v for k, v in given.items() if v is not None})
+        return cls(**values)
+
+
+# -- mode ------------------------------------------------------------------------------
+
+_warned: set[tuple[str, str]] = set()
+
+
+def resolve_mode(
+    info: CollectionInfo | None, requested: str | None, where: str = "the store"
+) -> tuple[SearchMode, str | None]:
+    """The mode a search will run in, and a one-line notice when it is not the one asked
+    for (hybrid or BM25 on a store without BM25 falls back to dense)."""
+    if requested is not None and requested not in SEARCH_MODES:
+        raise ConfigError(f"--mode {requested}: use one of {', '.join(SEARCH_MODES)}")
+    bm25 = info is not None and info.bm25
+    wanted: SearchMode = requested or "hybrid"  # type: ignore[assignment]
+    if wanted == "dense" or bm25 or info is None:
+        return wanted, None
+    return "dense", (
+        f"{wanted} search needs BM25 (Milvus >= 2.5 or Milvus Lite), which {where} lacks:"
+        " searching dense only"
+    )
+
+
+def _warn_once(store: MilvusStore, notice: str) -> None:
+    key = (store.uri, store.collection)
+    if key not in _warned:
+        _warned.add(key)
+        log.warning("%s", notice)
+
+
+# -- filters ---------------------------------------------------------------------------
 
 
 def source_filter(patterns: Sequence[str]) -> str:
@@ -53,6 +143,107 @@ def matches_sources(hit: Hit, patterns: Sequence[str]) -> bool:
     )
 
 
+# -- fusion and passages -----------------------------------------------------------------
+
+
+def fuse_weighted(routes: Sequence[tuple[Sequence[Hit], float]]) -> list[Hit]:
+    """Hits of several routes by the weighted sum of their min-max-scaled scores."""
+    total: dict[str, float] = {}
+    first: dict[str, Hit] = {}
+    for hits, weight in routes:
+        if not hits:
+            continue
+        low = min(h.score for h in hits)
+        span = max(h.score for h in hits) - low
+        for hit in hits:
+            share = (hit.score - low) / span if span > 0 else 1.0
+            total[hit.chunk_id] = total.get(hit.chunk_id, 0.0) + weight * share
+            first.setdefault(hit.chunk_id, hit)
+    ranked = sorted(total, key=lambda cid: -total[cid])  # stable: dense order breaks ties
+    return [replace(first[cid], rank=n, score=total[cid]) for n, cid in enumerate(ranked, 1)]
+
+
+def join_text(before: str, after: str) -> str:
+    """Two consecutive chunks' texts as one, the overlap they share written once."""
+    probe = after[:40]
+    start = before.rfind(probe) if len(probe) >= 20 else -1
+    while start >= 0:
+        if after.startswith(before[start:]):
+            return before + after[len(before) - start :]
+        start = before.rfind(probe, 0, start)
+    return before.rstrip() + "\n\n" + after.lstrip()
+
+
+def join_neighbours(hits: Sequence[Hit], pool: int) -> list[Hit]:
+    """Hits with each one among the first ``pool`` joined to an adjacent chunk of its
+    document that is also among them (the better ranked of its two neighbours)."""
+    rank_of = {(h.source, h.position): n for n, h in enumerate(hits[:pool])}
+    used: set[int] = set()
+    out: list[Hit] = []
+    for n, hit in enumerate(hits):
+        if n in used:
+            continue
+        used.add(n)
+        partners = [
+            rank_of[(hit.source, p)]
+            for p in (hit.position - 1, hit.position + 1)
+            if n < pool and rank_of.get((hit.source, p), n) not in used
+        ]
+        if not partners:
+            out.append(hit)
+            continue
+        other = hits[min(partners)]
+        used.add(min(partners))
+        first, second = (other, hit) if other.position < hit.position else (hit, other)
+        out.append(replace(hit, text=join_text(first.text, second.text)))
+    return out
+
+
+# -- reranking -----------------------------------------------------------------------------
+
+
+class CrossEncoderReranker:
+    """A sentence-transformers ``CrossEncoder`` scoring (question, passage) pairs; the
+    model loads on first use."""
+
+    def __init__(self, model: str) -> None:
+        self.model_name = model
+
+    def rerank(self, query: str, hits: Sequence[Hit]) -> list[Hit]:
+        """``hits`` reordered by the cross-encoder's score (which becomes their score)."""
+        if not hits:
+            return []
+        scores = _cross_encoder(self.model_name).predict(
+            [(query, h.text) for h in hits], show_progress_bar=False
+        )
+        scored = sorted(zip(hits, scores, strict=True), key=lambda pair: -float(pair[1]))
+        return [replace(h, score=float(s)) for h, s in scored]
+
+
+@lru_cache(maxsize=2)
+def _cross_encoder(model: str) -> Any:
+    """Load a cross-encoder once per process."""
+    try:
+        from sentence_transformers import CrossEncoder
+    except ImportError:
+        from ragloom.errors import MissingDependencyError
+
+        raise MissingDependencyError("sentence-transformers", "local", "--rerank") from None
+    try:
+        return CrossEncoder(model, device="cpu")
+    except (OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"--rerank {model}: could not load this cross-encoder: its weights are not on"
+            " this machine and could not be fetched from the Hugging Face Hub"
+            f" ({reason}). Download it once with network access, pass the path of a local"
+            " model folder, or search without --rerank."
+        ) from None
+
+
+# -- the search ------------------------------------------------------------------------------
+
+
 def retrieve(
     store: MilvusStore,
     embedder: Embedder,
@@ -61,33 +252,38 @@ def retrieve(
     mode: SearchMode | None = None,
     where: str | None = None,
     sources: Sequence[str] = (),
+    options: SearchOptions | None = None,
 ) -> list[Hit]:
-    """The ``k`` best chunks for ``query``; ``mode`` None means the best the store has."""
+    """The ``k`` best passages for ``query`` (see the module docstring for how)."""
     if not query.strip():
         raise ConfigError("the question is empty: ask something")
     if k < 1:
         raise ConfigError(f"-k {k}: ask for at least one passage")
+    opts = options or SearchOptions()
+    if opts.fusion not in FUSIONS:
+        raise ConfigError(f"fusion {opts.fusion!r}: use one of {', '.join(FUSIONS)}")
     info = store.info()
+    chosen, notice = resolve_mode(info, mode or opts.mode, store.uri)
     if info is None:
         return []
-    if mode is None:
-        mode = "dense"
-    elif mode not in SEARCH_MODES:
-        raise ConfigError(f"--mode {mode}: use one of {', '.join(SEARCH_MODES)}")
-    elif mode != "dense" and not info.bm25:
-        log.warning(
-            "%s search needs BM25 (Milvus >= 2.5 or Milvus Lite); %s has none: using dense",
-            mode,
-            store.uri,
-        )
-        mode = "dense"
-    vector = embedder.embed([query], "query")[0] if mode != "bm25" else None
+    if notice:
+        _warn_once(store, notice)
     expr = combine_filters(where, source_filter(sources) if sources else None)
-    hits = store.search(query, vector, k if not sources else k * 4, mode, expr)
+    want = max(k, opts.candidates) * (4 if sources else 1)
+    vector = embedder.embed([query], "query")[0] if chosen != "bm25" else None
+    if chosen != "hybrid":
+        hits = store.search(query, vector, want, chosen, expr)
+    elif opts.fusion == "rrf":
+        hits = store.search(query, vector, want, "hybrid", expr, pool=want)
+    else:
+        dense = store.search(query, vector, want, "dense", expr)
+        lexical = store.search(query, None, want, "bm25", expr)
+        hits = fuse_weighted([(dense, 1.0), (lexical, opts.lexical_weight)])
     if sources:
-        hits = [h for h in hits if matches_sources(h, sources)][:k]
-    return [
-        Hit(h.rank if not sources else i, h.score, h.text, h.source, h.heading, h.chunk_id,
-            h.position, h.metadata)
-        for i, h in enumerate(hits, start=1)
-    ]  # fmt: skip
+        hits = [h for h in hits if matches_sources(h, sources)]
+    if opts.join_neighbours and info.splitter != "seed":
+        hits = join_neighbours(hits, opts.neighbour_pool)
+    if opts.rerank:
+        head = CrossEncoderReranker(opts.rerank).rerank(query, hits[: max(k, opts.rerank_pool)])
+        hits = head + list(hits[len(head) :])
+    return [replace(h, rank=n) for n, h in enumerate(hits[:k], start=1)]

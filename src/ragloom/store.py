@@ -14,10 +14,10 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from ragloom import lite
+from ragloom import lexical, lite
 from ragloom.config import redact_uri
 from ragloom.errors import CollectionMismatchError, StoreError
 from ragloom.types import Chunk, Hit
@@ -43,6 +43,7 @@ class CollectionInfo:
     metric: str = METRIC
     bm25: bool = False
     schema: int = SCHEMA_VERSION
+    analyzer: str = lexical.RAW  # how the BM25 text was normalised (ragloom.lexical)
 
     def to_json(self) -> str:
         """The collection description Milvus stores."""
@@ -97,6 +98,17 @@ def _quiet_client_logs() -> None:
     logging.getLogger("pymilvus.decorators").setLevel(logging.CRITICAL)
     logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     logging.getLogger("milvus_lite").setLevel(logging.ERROR)
+
+
+def _lite_collection(uri: str, name: str) -> Any:
+    """Milvus Lite's in-process engine object for a collection, or None (other versions)."""
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+
+        entry = server_manager_instance._servers.get(str(lite.lite_path(uri)))
+        return entry[1].get_collection(name) if entry else None
+    except Exception:  # a private API: any change in Milvus Lite just skips the wait
+        return None
 
 
 def _fit_bytes(text: str, limit: int = MAX_VARCHAR) -> str:
@@ -236,6 +248,10 @@ class MilvusStore:
             return existing
         from pymilvus import DataType, Function, FunctionType
 
+        if info.bm25:
+            # BM25 text is written normalised (ragloom.lexical: stems, no stop words), so
+            # Milvus's standard analyzer only splits it on spaces, on every backend.
+            info = replace(info, analyzer=lexical.ANALYZER)
         client = self.client
         schema = client.create_schema(
             auto_id=False, enable_dynamic_field=False, description=info.to_json()
@@ -317,7 +333,7 @@ class MilvusStore:
                 "meta": chunk.metadata,
             }
             if info.bm25:
-                row["lexical"] = _fit_bytes(chunk.embed_text)
+                row["lexical"] = _fit_bytes(lexical.analyze(chunk.embed_text, info.analyzer))
             rows.append(row)
         self._call(self.client.upsert, self.collection, rows)
 
@@ -334,9 +350,37 @@ class MilvusStore:
         return len(ids)
 
     def flush(self) -> None:
-        """Seal what was written so that searches run on indexed data."""
-        if self.info() is not None:
-            self._call(self.client.flush, self.collection)
+        """Seal what was written so that searches run on indexed data.
+
+        Milvus Lite searches rows it has not flushed 50-100 times slower, and after a
+        flush it builds the new segment's vector index in a background thread and its
+        BM25 index on the first lexical search; until both exist every search scans raw
+        rows.  So on Milvus Lite this also waits for the index build and runs one search
+        of each kind: ingest leaves the collection in its fast state.
+        """
+        info = self.info()
+        if info is None:
+            return
+        self._call(self.client.flush, self.collection)
+        if self.is_lite:
+            self._settle_lite(info)
+
+    def _settle_lite(self, info: CollectionInfo) -> None:
+        engine = _lite_collection(self.uri, self.collection)
+        wait = getattr(engine, "_wait_for_bg", None)  # milvus-lite 3.x; absent elsewhere
+        if callable(wait):
+            try:
+                wait(timeout=600)
+            except Exception as exc:  # a failed build is retried by Milvus Lite itself
+                log.debug("Milvus Lite background index build: %s", exc)
+        self._ensure_loaded()
+        probe = [0.0] * (info.dim - 1) + [1.0]
+        self.search("", probe, 1, "dense")
+        if info.bm25:
+            self._call(
+                self.client.search, self.collection, data=["ragloom"], anns_field="sparse",
+                limit=1, output_fields=["position"], search_params={"metric_type": "BM25"},
+            )  # fmt: skip
 
     # -- reading -------------------------------------------------------------------------
 
@@ -411,15 +455,23 @@ class MilvusStore:
         k: int,
         mode: SearchMode = "dense",
         filter_expr: str = "",
+        *,
+        rrf_k: int = 60,
+        pool: int = 50,
     ) -> list[Hit]:
-        """The ``k`` best chunks for a query, by vector, BM25, or both fused with RRF."""
+        """The ``k`` best chunks for a query: by vector (scores are cosines), by BM25 on
+        the lexical field (the question normalised as the field was), or both fused by
+        Milvus's ``hybrid_search`` with RRF over ``pool`` candidates from each."""
         info = self.info()
         if info is None:
             return []
         self._ensure_loaded()
         if mode != "dense" and not info.bm25:
             raise StoreError(f"collection '{self.collection}' has no BM25 index")
-        dense_params = {"metric_type": info.metric, "params": {"ef": max(64, 2 * k)}}
+        terms = lexical.analyze(query_text, info.analyzer) if mode != "dense" else ""
+        if mode == "hybrid" and not terms.strip():
+            mode = "dense"  # nothing but stop words: nothing for BM25 to match
+        dense_params = {"metric_type": info.metric, "params": {"ef": max(64, 2 * max(k, pool))}}
         if mode == "dense":
             result = self._call(
                 self.client.search, self.collection, data=[list(query_vector or [])],
@@ -427,36 +479,39 @@ class MilvusStore:
                 output_fields=OUTPUT_FIELDS, search_params=dense_params,
             )  # fmt: skip
         elif mode == "bm25":
+            if not terms.strip():
+                return []
             result = self._call(
-                self.client.search, self.collection, data=[query_text], anns_field="sparse",
+                self.client.search, self.collection, data=[terms], anns_field="sparse",
                 limit=k, filter=filter_expr, output_fields=OUTPUT_FIELDS,
                 search_params={"metric_type": "BM25"},
             )  # fmt: skip
         else:
             from pymilvus import AnnSearchRequest, RRFRanker
 
-            pool = max(k, 50)
             requests = [
                 AnnSearchRequest(
                     data=[list(query_vector or [])], anns_field="vector",
-                    param=dense_params, limit=pool, expr=filter_expr or None,
+                    param=dense_params, limit=max(k, pool), expr=filter_expr or None,
                 ),
                 AnnSearchRequest(
-                    data=[query_text], anns_field="sparse", param={"metric_type": "BM25"},
-                    limit=pool, expr=filter_expr or None,
+                    data=[terms], anns_field="sparse", param={"metric_type": "BM25"},
+                    limit=max(k, pool), expr=filter_expr or None,
                 ),
             ]  # fmt: skip
             result = self._call(
-                self.client.hybrid_search, self.collection, requests, RRFRanker(60),
+                self.client.hybrid_search, self.collection, requests, RRFRanker(rrf_k),
                 limit=k, output_fields=OUTPUT_FIELDS,
             )  # fmt: skip
         hits = []
         for rank, row in enumerate(result[0] if result else [], start=1):
             entity = row.get("entity", {})
+            score = float(row.get("distance", 0.0))
             hits.append(
                 Hit(
                     rank=rank,
-                    score=float(row.get("distance", 0.0)),
+                    # BM25 scores are positive, larger better; Milvus Lite 3.x negates them.
+                    score=abs(score) if mode == "bm25" else score,
                     text=entity.get("text", ""),
                     source=entity.get("source", ""),
                     heading=entity.get("heading", ""),

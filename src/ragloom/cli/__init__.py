@@ -7,7 +7,7 @@ Each submodule adds its commands to the one ``app``.
 
 from __future__ import annotations
 
-from ragloom.cli import answer, documents, serve  # noqa: F401  (register their commands)
+from ragloom.cli import answer, documents, evaluate, serve  # noqa: F401  (register commands)
 from ragloom.cli.common import app
 
 __all__ = ["app", "main"]

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -21,6 +21,10 @@ from ragloom.cli.common import (
     err,
     open_rag,
 )
+
+if TYPE_CHECKING:
+    from ragloom.rag import RAG
+    from ragloom.store import SearchMode
 
 
 def _progress_bar(enabled: bool) -> tuple[Callable[[str, int, int], None] | None, Any]:
@@ -126,17 +130,53 @@ def ingest(
         raise typer.Exit(1)
 
 
+ModeOpt = Annotated[
+    str | None,
+    typer.Option("--mode", help="dense, bm25 or hybrid [default: hybrid where Milvus has BM25]"),
+]
+WhereOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--where", help="Milvus filter on the chunks' fields, e.g. 'source like \"%faq%\"'"
+    ),
+]
+SourceOpt = Annotated[
+    list[str] | None,
+    typer.Option("--source", help="only sources matching this glob (repeatable), e.g. '*.md'"),
+]
+RerankOpt = Annotated[
+    str | None,
+    typer.Option("--rerank", help="rerank with this sentence-transformers CrossEncoder"),
+]
+
+
+def check_mode(mode: str | None) -> None:
+    """Refuse an unknown ``--mode`` as a usage error (exit 2)."""
+    if mode is not None and mode not in ("dense", "bm25", "hybrid"):
+        raise typer.BadParameter("use dense, bm25 or hybrid", param_hint="--mode")
+
+
+def search_mode(rag: RAG, mode: str | None) -> SearchMode | None:
+    """The mode to search in; says once, on stderr, when the store lacks BM25 and the
+    search falls back to dense."""
+    from ragloom.retrieval import resolve_mode
+
+    wanted = mode or rag.settings.search_mode
+    chosen, notice = resolve_mode(rag.store.info(), wanted, rag.store.uri)
+    if notice:
+        err(notice)
+        return chosen
+    return cast("SearchMode | None", mode)
+
+
 @app.command()
 def search(
     question: Annotated[str, typer.Argument(help="what to look for")],
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="passages to return")] = 3,
-    mode: Annotated[
-        str | None, typer.Option("--mode", help="dense, bm25 or hybrid (default: best available)")
-    ] = None,
-    where: Annotated[str | None, typer.Option("--where", help="Milvus filter expression")] = None,
-    source: Annotated[
-        list[str] | None, typer.Option("--source", help="only sources matching this glob")
-    ] = None,
+    mode: ModeOpt = None,
+    where: WhereOpt = None,
+    source: SourceOpt = None,
+    rerank: RerankOpt = None,
     embedder: Annotated[str | None, typer.Option("--embedder", help="query embedder")] = None,
     as_json: JsonOpt = False,
     uri: UriOpt = None,
@@ -144,10 +184,12 @@ def search(
     collection: CollectionOpt = None,
 ) -> None:
     """Print the passages that best match a question, with their sources."""
-    if mode is not None and mode not in ("dense", "bm25", "hybrid"):
-        raise typer.BadParameter("use dense, bm25 or hybrid", param_hint="--mode")
+    check_mode(mode)
     with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
-        hits = rag.search(question, k=k, mode=mode, where=where, sources=source or ())  # type: ignore[arg-type]
+        hits = rag.search(
+            question, k=k, mode=search_mode(rag, mode), where=where, sources=source or (),
+            rerank=rerank,
+        )  # fmt: skip
     if as_json:
         payload = {"query": question, "hits": [h.to_dict() for h in hits]}
         typer.echo(json.dumps(payload, ensure_ascii=False))

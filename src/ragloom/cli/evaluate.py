@@ -1,0 +1,150 @@
+"""``ragloom eval``: retrieval quality and latency over a question set."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ragloom.cli.common import CollectionOpt, JsonOpt, TokenOpt, UriOpt, app, err, open_rag
+from ragloom.cli.documents import (
+    ModeOpt,
+    RerankOpt,
+    SourceOpt,
+    WhereOpt,
+    check_mode,
+    search_mode,
+)
+
+if TYPE_CHECKING:
+    from ragloom.eval import AbstainFn, ItemResult
+    from ragloom.rag import RAG
+    from ragloom.types import Hit
+
+
+@app.command("eval")
+def evaluate(
+    file: Annotated[
+        Path, typer.Argument(help="question set, JSON lines: question, answer_keys, kind, lang")
+    ],
+    k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="passages retrieved")] = 10,
+    mode: ModeOpt = None,
+    where: WhereOpt = None,
+    source: SourceOpt = None,
+    rerank: RerankOpt = None,
+    embedder: Annotated[str | None, typer.Option("--embedder", help="query embedder")] = None,
+    misses: Annotated[
+        bool, typer.Option("--misses", help="list the questions not answered in the top 3")
+    ] = False,
+    as_json: JsonOpt = False,
+    uri: UriOpt = None,
+    token: TokenOpt = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Measure retrieval: hit@1/3/10, MRR@10 by kind and language, abstention, latency.
+
+    A passage answers a question when it contains one of the question's answer keys
+    verbatim; questions without keys should be abstained from.  Latency is per query
+    (question embedding plus search, in this process, after one warm-up query).
+    """
+    from ragloom import eval as metrics
+
+    check_mode(mode)
+    with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+        items = metrics.load_items(file)
+        if rag.store.info() is None:
+            err(f"nothing to evaluate: collection '{rag.settings.collection}' is empty"
+                " (ragloom ingest PATH first)")  # fmt: skip
+            raise typer.Exit(1)
+        chosen = search_mode(rag, mode)
+        sources = tuple(source or ())
+
+        def search(question: str) -> list[Hit]:
+            return rag.search(question, k, mode=chosen, where=where, sources=sources, rerank=rerank)
+
+        results = metrics.run(items, search, _abstain_rule(rag, chosen, where, sources))
+    summary = metrics.report(results)
+    if as_json:
+        typer.echo(json.dumps(summary, ensure_ascii=False))
+        return
+    used = chosen or rag.settings.search_mode or ("hybrid" if _has_bm25(rag) else "dense")
+    _print_summary(file, results, summary, used, k, misses)
+
+
+def _has_bm25(rag: RAG) -> bool:
+    info = rag.store.info()
+    return info is not None and info.bm25
+
+
+def _abstain_rule(
+    rag: RAG, mode: str | None, where: str | None, sources: Sequence[str]
+) -> AbstainFn | None:
+    """The answers' abstention rule (best dense score under the calibrated threshold),
+    when this ragloom has one and the embedder has a threshold."""
+    threshold_of = getattr(rag, "abstain_threshold", None)
+    relevance_of = getattr(rag, "relevance", None)
+    if not callable(threshold_of) or not callable(relevance_of):
+        return None
+    threshold = threshold_of()
+    if threshold is None:
+        return None
+
+    def abstains(question: str, hits: Sequence[Hit]) -> bool:
+        if not hits:
+            return True
+        best = relevance_of(question, hits, mode=mode, where=where, sources=sources)
+        return best is None or best < threshold
+
+    return abstains
+
+
+def _row(name: str, q: dict[str, Any]) -> str:
+    cells = [f"{q[key]:.3f}" if q[key] is not None else "  -  " for key in
+             ("hit@1", "hit@3", "hit@10", "mrr@10")]  # fmt: skip
+    return f"{name:<14}{q['n']:>5}  " + "  ".join(f"{c:>6}" for c in cells)
+
+
+def _print_summary(
+    file: Path,
+    results: Sequence[ItemResult],
+    summary: dict[str, Any],
+    mode: str,
+    k: int,
+    show_misses: bool,
+) -> None:
+    from ragloom.eval import misses
+
+    typer.echo(
+        f"{file.name}: {len(results)} questions, {summary['n']} with answers; mode {mode}, top {k}"
+    )
+    typer.echo(f"{'':<14}{'n':>5}  " + "  ".join(f"{h:>6}" for h in
+               ("hit@1", "hit@3", "hit@10", "MRR@10")))  # fmt: skip
+    if summary["n"]:
+        typer.echo(_row("all", summary))
+        for name, group in summary["by_kind"].items():
+            typer.echo(_row(f"kind {name}", group))
+        for name, group in summary["by_lang"].items():
+            typer.echo(_row(f"lang {name}", group))
+    abstain = summary["abstain"]
+    if abstain is None:
+        typer.echo("abstain: not measured (no abstention threshold for this embedder)")
+    elif abstain["n"]:
+        typer.echo(
+            f"abstain: {abstain['rate']:.0%} of {abstain['n']} unanswerable questions"
+            + (f", {abstain['false_rate']:.0%} of the answerable ones" if summary["n"] else "")
+        )
+    else:
+        typer.echo(f"abstain: no unanswerable questions; {abstain['false_rate']:.0%} of the"
+                   " answerable ones abstained from")  # fmt: skip
+    latency = summary["latency_ms"]
+    typer.echo(
+        f"latency: p50 {latency['p50']:.1f} ms, p99 {latency['p99']:.1f} ms"
+        " (question embedding + search, in process, warm)"
+    )
+    if show_misses:
+        for result in misses(results):
+            where = f"rank {result.rank}" if result.rank else "not in the top"
+            typer.echo(f"  miss {result.item.id:<12} {where:<14} {result.item.question}")
