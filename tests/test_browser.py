@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
 ANSWER = (
     "Milvus keeps inserted data in object storage such as MinIO or S3 [1], metadata in etcd [1]."
 )
+FOLLOW_UP = "Its metadata is kept in etcd [1]."
 #: Where to keep the screenshots too (they are always taken in the test's temp folder).
 KEEP_SCREENSHOTS = os.environ.get("RAGLOOM_SCREENSHOT_DIR")
 
@@ -63,6 +64,8 @@ def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> No
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.on("requestfailed", lambda request: errors.append(request.url))
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
             page.goto(url + "/")
             page.wait_for_selector("#sources .muted:has-text('No documents yet')")
 
@@ -92,12 +95,23 @@ def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> No
             page.screenshot(path=str(tmp_path / "passage.png"))
             page.keyboard.press("Escape")
 
+            # A follow-up: the page sends the conversation, the model rewrites the question.
+            provider.enqueue(Reply("Where does Milvus keep its metadata?"), Reply(FOLLOW_UP))
+            page.fill("#question", "And the metadata?")
+            page.press("#question", "Enter")
+            second = page.locator(".message.assistant").nth(1)
+            second.locator(".source-card").wait_for(timeout=30_000)
+            assert "searched for: Where does Milvus keep its metadata?" in second.inner_text()
+            assert "etcd [1]" in second.inner_text()
+            assert "Assistant: " + ANSWER in provider.chat_texts()[-2]
+
             assert not errors, errors
+            # Offline: everything the page loaded came from the server itself.
+            assert requested and all(u.startswith((url, "data:")) for u in requested), requested
     data = screenshot.read_bytes()
     assert data.startswith(b"\x89PNG") and len(data) > 10_000
     if KEEP_SCREENSHOTS:
         Path(KEEP_SCREENSHOTS).mkdir(parents=True, exist_ok=True)
         for name in ("answer.png", "passage.png"):
             (Path(KEEP_SCREENSHOTS) / name).write_bytes((tmp_path / name).read_bytes())
-    asked = provider.requests_to("chat")[-1]
-    assert asked.body["stream"] is True
+    assert provider.requests_to("chat")[0].body["stream"] is True

@@ -4,6 +4,7 @@ and errors that are JSON with a message, never a traceback."""
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from ragloom.errors import ProviderError
+from ragloom.llms.base import Prompt, StreamItem
 from ragloom.testing import FakeLLM
 from tests.server_helpers import (
     ANSWER,
@@ -26,7 +28,22 @@ from tests.server_helpers import (
 )
 
 pytestmark = pytest.mark.timeout(60)
-LLM = FakeLLM(ANSWER)
+
+
+class CuttingLLM(FakeLLM):
+    """A FakeLLM whose next stream can be made to fail after two pieces."""
+
+    cut_with: Exception | None = None
+
+    def stream(self, prompt: Prompt) -> Iterator[StreamItem]:
+        failure, self.cut_with = self.cut_with, None
+        for n, item in enumerate(super().stream(prompt)):
+            if failure is not None and n == 2:
+                raise failure
+            yield item
+
+
+LLM = CuttingLLM(ANSWER)
 
 
 @pytest.fixture(scope="module")
@@ -202,11 +219,37 @@ def test_a_model_failure_before_the_first_token_is_an_http_error_not_a_stream(
 
 def test_an_unexpected_failure_is_a_500_without_a_traceback(client: httpx.Client) -> None:
     LLM.enqueue(ZeroDivisionError("division by zero"))
-    response = client.post("/v1/ask", json={"question": QUESTION})
-    assert response.status_code == 500
-    message = response.json()["error"]["message"]
+    connection = http.client.HTTPConnection(client.base_url.host, client.base_url.port)
+    body, headers = json.dumps({"question": QUESTION}), {"Content-Type": "application/json"}
+    connection.request("POST", "/v1/ask", body, headers)
+    response = connection.getresponse()
+    text = response.read().decode()
+    assert response.status == 500
+    message = json.loads(text)["error"]["message"]
     assert message == "internal error (ZeroDivisionError): the server log has the details"
-    assert "Traceback" not in response.text
+    assert "Traceback" not in text
+    # The connection stays usable (keep-alive clients must not see it dropped).
+    socket_before = connection.sock
+    connection.request("GET", "/healthz")
+    assert connection.getresponse().read() == b'{"status":"ok"}'
+    assert connection.sock is socket_before
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("failure", "message"),
+    [(ProviderError("the stream was cut"), "the stream was cut"),
+     (ZeroDivisionError("x"), "internal error (ZeroDivisionError)")],
+)  # fmt: skip
+def test_a_failure_in_the_middle_of_a_stream_is_an_error_event(
+    client: httpx.Client, failure: Exception, message: str
+) -> None:
+    LLM.cut_with = failure
+    response = client.post("/v1/ask", json={"question": QUESTION, "stream": True})
+    events = sse(response.text)
+    assert response.status_code == 200
+    assert [name for name, _ in events[:3]] == ["question", "token", "token"]
+    assert events[-1][0] == "error" and message in events[-1][1]["error"]["message"]
 
 
 def test_the_page_and_its_files_are_served_with_no_external_resources(

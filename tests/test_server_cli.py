@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
                 break
         else:
             pytest.fail(f"ragloom serve exited with {process.wait()} before serving")
+        threading.Thread(target=process.stderr.read, daemon=True).start()  # never a full pipe
         yield found.group(1), db, process
     finally:
         if process.poll() is None:

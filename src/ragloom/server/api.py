@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragloom.errors import RagloomError, StoreError
-from ragloom.server.errors import error_body, status_of
+from ragloom.server.errors import stream_error
 from ragloom.server.jobs import Job
 from ragloom.server.service import Rewritten, Service
 from ragloom.server.sse import event, in_threads, prefetch, sse_response
@@ -193,7 +193,7 @@ async def ask(request: Request, body: AskRequest) -> Response | dict[str, Any]:
                     yield event(service.answer_json(item, searched_for), "answer")
                 else:
                     yield event({"text": item}, "token")
-        except RagloomError as exc:
-            yield event(error_body(str(exc), status_of(exc)[1]), "error")
+        except Exception as exc:
+            yield event(stream_error(exc), "error")
 
     return sse_response(events())

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragloom.errors import (
     CollectionMismatchError,
@@ -79,6 +80,14 @@ def status_of(exc: RagloomError) -> tuple[int, str]:
     return 500, "server_error"
 
 
+def stream_error(exc: Exception) -> Any:
+    """The error body sent inside a stream that has started (logged when unexpected)."""
+    if isinstance(exc, RagloomError):
+        return error_body(str(exc), status_of(exc)[1])
+    log.exception("a stream failed unexpectedly")
+    return error_body(internal_error(exc), "server_error")
+
+
 def validation_message(exc: RequestValidationError) -> str:
     """``body.k: Input should be greater than 0; ...`` from FastAPI's validation errors."""
     parts = []
@@ -111,12 +120,42 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return error_response(422, validation_message(exc))
 
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("%s %s failed unexpectedly", request.method, request.url.path)
-        message = f"internal error ({type(exc).__name__}): the server log has the details"
-        return error_response(500, message, "server_error")
-
     app.add_exception_handler(RagloomError, ragloom_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(Exception, unexpected)
+    app.add_middleware(CatchAll)
+
+
+def internal_error(exc: BaseException) -> str:
+    """The message for an unexpected failure (its traceback is in the log)."""
+    return f"internal error ({type(exc).__name__}): the server log has the details"
+
+
+class CatchAll:
+    """ASGI middleware: an unexpected exception is logged and answered 500 as JSON.
+
+    Starlette's own handler for ``Exception`` answers and then raises again, and uvicorn
+    closes the connection: a keep-alive client then fails its next request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            log.exception("%s %s failed unexpectedly", scope["method"], scope["path"])
+            if started:  # too late for an error answer: the connection is dropped
+                raise
+            await error_response(500, internal_error(exc), "server_error")(scope, receive, send)

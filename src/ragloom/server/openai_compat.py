@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragloom.errors import RagloomError
 from ragloom.server.api import pair_turns, service_of
-from ragloom.server.errors import error_body, status_of
+from ragloom.server.errors import stream_error
 from ragloom.server.service import Rewritten, Service
 from ragloom.server.sse import event, in_threads, prefetch, sse_response
 from ragloom.types import Answer
@@ -200,8 +200,8 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response | di
                         })  # fmt: skip
                 elif item:
                     yield chunk({"content": item})
-        except RagloomError as exc:
-            yield event(error_body(str(exc), status_of(exc)[1]))
+        except Exception as exc:
+            yield event(stream_error(exc))
         yield event("[DONE]")
 
     return sse_response(events())

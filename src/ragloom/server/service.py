@@ -1,10 +1,8 @@
 """What the endpoints call: one ``RAG`` shared by every request, made safe to share.
 
 Requests run their blocking work (embedding, Milvus, the model) in worker threads.  A
-``MilvusClient`` may be shared by threads; an embedding model may not (a fast
-tokenizer raises "Already borrowed" when two threads use it), so embedding goes
-through one lock, held for one batch at a time: searches wait for the batch an ingest
-is embedding, not for the whole ingest.
+``MilvusClient`` may be shared by threads; the embedding model is wrapped in a
+``SharedEmbedder`` (one call at a time, concurrent queries batched together).
 """
 
 from __future__ import annotations
@@ -12,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,15 +18,19 @@ from typing import TYPE_CHECKING, Any
 from ragloom import __version__, lite
 from ragloom.errors import ConfigError, ProviderError
 from ragloom.llms.base import Completion, Prompt, StreamItem
+from ragloom.server.embedding import MAX_QUERY_BATCH, SharedEmbedder
 from ragloom.server.jobs import Job, JobQueue
 from ragloom.server.uploads import UploadLimits
 from ragloom.types import Answer, Hit
 
 if TYPE_CHECKING:
-    from ragloom.embedders.base import Embedder, InputType
     from ragloom.llms import LLM
     from ragloom.rag import RAG
     from ragloom.store import SearchMode
+
+
+#: Most queries embedded together under load (1: one at a time); see docs/server.md.
+QUERY_BATCH_ENV = "RAGLOOM_QUERY_BATCH"
 
 
 @dataclass(frozen=True)
@@ -57,34 +58,6 @@ class Rewritten:
     """First item of an answer stream: the standalone question that was searched for."""
 
     question: str
-
-
-class SerialEmbedder:
-    """An ``Embedder`` whose ``embed`` calls run one at a time (see the module docstring)."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self._lock = threading.Lock()
-
-    @property
-    def dim(self) -> int:
-        """The wrapped embedder's dimension."""
-        return self.inner.dim
-
-    @property
-    def max_tokens(self) -> int:
-        """The wrapped embedder's window."""
-        return self.inner.max_tokens
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens as the wrapped embedder counts them."""
-        return self.inner.count_tokens(text)
-
-    def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
-        """Embed under the lock."""
-        with self._lock:
-            return self.inner.embed(texts, input_type)
 
 
 class UpstreamLLM:
@@ -142,15 +115,22 @@ class Service:
         """Open the store (a Milvus Lite file is then ours), pick the model, start the jobs."""
         _ = self.rag.store.client
         query_embedder = self.rag._query_embedder()  # the collection's, as searches pick it
-        if not isinstance(query_embedder, SerialEmbedder):
-            self.rag.__dict__["embedder"] = SerialEmbedder(query_embedder)
+        if not isinstance(query_embedder, SharedEmbedder):
+            batch = int(os.environ.get(QUERY_BATCH_ENV) or MAX_QUERY_BATCH)
+            self.rag.__dict__["embedder"] = SharedEmbedder(query_embedder, max(1, batch))
         _ = self.llm
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         self.jobs.start()
 
     def close(self) -> None:
-        """Stop the jobs (the running one finishes); the RAG is the caller's to close."""
+        """Stop the jobs (the running one finishes); the RAG is the caller's to close.
+
+        Jobs still queued are dropped with their uploads: they were never ingested.
+        """
         self.jobs.stop()
+        for job in self.jobs.all():
+            if job.status == "queued" and job.files:
+                shutil.rmtree(job.files[0].path.parent, ignore_errors=True)
 
     @property
     def llm(self) -> LLM:
