@@ -27,6 +27,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -135,12 +136,21 @@ def combine_filters(*exprs: str | None) -> str:
 
 
 def matches_sources(hit: Hit, patterns: Sequence[str]) -> bool:
-    """Exact glob check for hits pre-filtered by ``source_filter``."""
-    return any(
-        fnmatch.fnmatchcase(hit.source, p if "/" in p or "::" in p else f"*{p}")
-        or hit.source.endswith(p)
-        for p in patterns
-    )
+    """Exact glob check for hits pre-filtered by ``source_filter``: an absolute pattern
+    (``/docs/*.md``, ``https://...``) matches the whole source, a relative one
+    (``faq/*.md``, ``*.pdf``) its end from a path separator on; an archive member
+    (``docs.zip::en/faq/a.md``) also by its path inside the archive."""
+    names = [hit.source]
+    if "::" in hit.source:
+        names.append(hit.source.split("::", 1)[1])
+    for pattern in patterns:
+        absolute = pattern.startswith("/") or "://" in pattern or "::" in pattern
+        for name in names:
+            if fnmatch.fnmatchcase(name, pattern) or name.endswith(pattern):
+                return True
+            if not absolute and fnmatch.fnmatchcase(name, f"*/{pattern}"):
+                return True
+    return False
 
 
 # -- fusion and passages -----------------------------------------------------------------
@@ -244,6 +254,12 @@ def _cross_encoder(model: str) -> Any:
 # -- the search ------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=1)
+def _background() -> ThreadPoolExecutor:
+    """One worker thread for the lexical half of hybrid searches."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="ragloom-search")
+
+
 def retrieve(
     store: MilvusStore,
     embedder: Embedder,
@@ -270,15 +286,17 @@ def retrieve(
         _warn_once(store, notice)
     expr = combine_filters(where, source_filter(sources) if sources else None)
     want = max(k, opts.candidates) * (4 if sources else 1)
-    vector = embedder.embed([query], "query")[0] if chosen != "bm25" else None
-    if chosen != "hybrid":
-        hits = store.search(query, vector, want, chosen, expr)
-    elif opts.fusion == "rrf":
-        hits = store.search(query, vector, want, "hybrid", expr, pool=want)
-    else:
+    if chosen == "hybrid" and opts.fusion == "weighted":
+        # BM25 runs while the question is embedded: Milvus Lite's BM25 is Python and the
+        # model (ONNX Runtime, torch) releases the GIL, so the two overlap on two cores.
+        lexical = _background().submit(store.search, query, None, want, "bm25", expr)
+        vector = embedder.embed([query], "query")[0]
         dense = store.search(query, vector, want, "dense", expr)
-        lexical = store.search(query, None, want, "bm25", expr)
-        hits = fuse_weighted([(dense, 1.0), (lexical, opts.lexical_weight)])
+        hits = fuse_weighted([(dense, 1.0), (lexical.result(), opts.lexical_weight)])
+    else:
+        needed = chosen != "bm25"
+        found = embedder.embed([query], "query")[0] if needed else None
+        hits = store.search(query, found, want, chosen, expr, pool=want)
     if sources:
         hits = [h for h in hits if matches_sources(h, sources)]
     if opts.join_neighbours and info.splitter != "seed":
