@@ -1,7 +1,8 @@
 """Load benchmark: concurrent clients on ``POST /v1/search`` of a running ``ragloom serve``.
 
-    .venv/bin/python benchmarks/load.py [--clients 50] [--seconds 30] [--corpus PATH]
-                                        [--db PATH] [--write docs/server.md]
+    .venv/bin/python benchmarks/load.py [--clients 50] [--seconds 30] [--modes hybrid,dense]
+                                        [--corpus PATH] [--db PATH] [--query-batch N]
+                                        [--write docs/server.md]
 
 The collection is built first with ``ragloom ingest`` (the default embedder, bundled
 all-MiniLM-L6-v2 on the CPU, into a fresh Milvus Lite file); then ``ragloom serve`` runs
@@ -9,8 +10,10 @@ in its own process on a free loopback port and ``--clients`` clients each send o
 at a time (a closed loop: at most ``--clients`` requests in flight, each with a 10 s
 timeout) for ``--seconds``, cycling through the dev-set questions.  Reported: requests,
 errors (any non-200 answer, timeout or dropped connection), throughput, latency
-percentiles, and the server's peak memory.  Clients and server share the machine.
-``--db`` keeps the Milvus Lite file there (a second run finds the corpus unchanged).
+percentiles and the server's peak memory, for each search mode in ``--modes`` (hybrid is
+the default).  Clients and server share the machine.  ``--db`` keeps the Milvus Lite file
+there (a second run finds the corpus unchanged); ``--query-batch 1`` turns off the
+server's batching of concurrent queries (``RAGLOOM_QUERY_BATCH``), for comparison.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ import os
 import platform
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -78,17 +81,27 @@ def peak_rss_mib(pid: int) -> float | None:
     return int(found.group(1)) / 1024 if found else None
 
 
-async def load(url: str, clients: int, seconds: float, texts: list[str]) -> dict[str, object]:
-    """Run the clients; latencies of successful requests and the errors seen."""
-    latencies: list[float] = []
-    errors: dict[str, int] = {}
+@dataclass
+class Run:
+    """One load run: latencies of the successful requests (seconds), errors by kind."""
+
+    mode: str
+    latencies: list[float] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)
+    elapsed: float = 0.0
+    load_average: float = 0.0
+
+
+async def load(url: str, clients: int, seconds: float, texts: list[str], mode: str) -> Run:
+    """Run the clients for ``seconds``, each sending one search at a time."""
+    run = Run(mode, load_average=os.getloadavg()[0])
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
     async def client(number: int, http: httpx.AsyncClient) -> None:
         i = number
         while time.perf_counter() < deadline:
-            body = {"query": texts[i % len(texts)], "k": 3}
+            body = {"query": texts[i % len(texts)], "k": 3, "mode": mode}
             i += clients
             started = time.perf_counter()
             try:
@@ -98,15 +111,28 @@ async def load(url: str, clients: int, seconds: float, texts: list[str]) -> dict
             except httpx.HTTPError as exc:
                 kind = type(exc).__name__
             if kind == "ok":
-                latencies.append(time.perf_counter() - started)
+                run.latencies.append(time.perf_counter() - started)
             else:
-                errors[kind] = errors.get(kind, 0) + 1
+                run.errors[kind] = run.errors.get(kind, 0) + 1
 
     async with httpx.AsyncClient(base_url=url, timeout=REQUEST_TIMEOUT, limits=limits) as http:
         started = time.perf_counter()
         await asyncio.gather(*(client(n, http) for n in range(clients)))
-        elapsed = time.perf_counter() - started
-    return {"latencies": latencies, "errors": errors, "elapsed": elapsed}
+        run.elapsed = time.perf_counter() - started
+    return run
+
+
+def row(run: Run, clients: int, rss: float | None) -> str:
+    """One line of the results table."""
+    ms = [1000 * x for x in run.latencies]
+    total = len(ms) + sum(run.errors.values())
+    errors = ", ".join(f"{n} {k}" for k, n in run.errors.items()) or "0"
+    pct = " | ".join(f"{percentile(ms, q):.0f} ms" for q in (0.5, 0.9, 0.99))
+    return (
+        f"| {run.mode} | {clients} | {run.elapsed:.0f} s | {total} | {errors}"
+        f" | {len(ms) / run.elapsed:.0f} req/s | {pct} | {max(ms):.0f} ms"
+        f" | {f'{rss:.0f} MiB' if rss else 'n/a'} | {run.load_average:.1f} |"
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -120,6 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--modes", default="hybrid,dense", help="search modes, one run each")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--db", type=Path, help="keep the Milvus Lite file here")
     parser.add_argument(
@@ -130,6 +157,7 @@ def main() -> None:
     if not opts.corpus.exists():
         raise SystemExit(f"{opts.corpus}: not found (pass --corpus PATH)")
     texts = questions()
+    runs: list[tuple[Run, float | None]] = []
     with tempfile.TemporaryDirectory(prefix="ragloom-load-") as tmp:
         db = (opts.db or Path(tmp) / "load.db").absolute()
         env = {**os.environ, "RAGLOOM_CACHE_DIR": str(Path(tmp) / "cache"), "RAGLOOM_LLM": "none"}
@@ -148,40 +176,34 @@ def main() -> None:
             with httpx.Client(base_url=url, timeout=60) as warm:  # loads the model
                 for text in texts[:5]:
                     warm.post("/v1/search", json={"query": text, "k": 3}).raise_for_status()
-            print(f"{opts.clients} clients for {opts.seconds:.0f}s on {url} ...", file=sys.stderr)
-            result = asyncio.run(load(url, opts.clients, opts.seconds, texts))
-            rss = peak_rss_mib(server.pid)
+            for mode in opts.modes.split(","):
+                print(f"{mode}: {opts.clients} clients for {opts.seconds:.0f}s", file=sys.stderr)
+                run = asyncio.run(load(url, opts.clients, opts.seconds, texts, mode))
+                runs.append((run, peak_rss_mib(server.pid)))
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=30)
-    latencies = [1000 * x for x in result["latencies"]]  # type: ignore[attr-defined]
-    errors: dict[str, int] = result["errors"]  # type: ignore[assignment]
-    elapsed = float(result["elapsed"])  # type: ignore[arg-type]
-    total = len(latencies) + sum(errors.values())
-    error_text = ", ".join(f"{n} {k}" for k, n in errors.items()) or "0"
     batching = (
         f"queries embedded {opts.query_batch} at a time"
         if opts.query_batch
         else "concurrent queries embedded together"
     )
+    command = f"benchmarks/load.py --clients {opts.clients} --seconds {opts.seconds:.0f}" + (
+        f" --query-batch {opts.query_batch}" if opts.query_batch else ""
+    )
     lines = [
         f"Machine: {os.cpu_count()} CPU cores, {platform.machine()}, Python"
         f" {platform.python_version()}; server and clients on the same machine, over loopback.",
-        f"Collection: {opts.corpus.name}, {report['files']} documents, {report['chunks']} chunks,"
-        f" bundled all-MiniLM-L6-v2 on the CPU ({batching}), Milvus Lite, dense search, k=3.",
+        f"Collection: {opts.corpus.name}, {report['files']} documents, {report['chunks']} chunks;"
+        f" bundled all-MiniLM-L6-v2 on the CPU ({batching}); Milvus Lite; k=3.",
         "",
-        "| clients | duration | requests | errors | throughput | p50 | p90 | p99 | max"
-        " | server peak RSS |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-        f"| {opts.clients} | {elapsed:.0f} s | {total} | {error_text}"
-        f" | {len(latencies) / elapsed:.0f} req/s | {percentile(latencies, 0.5):.0f} ms"
-        f" | {percentile(latencies, 0.9):.0f} ms | {percentile(latencies, 0.99):.0f} ms"
-        f" | {max(latencies):.0f} ms | {f'{rss:.0f} MiB' if rss else 'n/a'} |",
+        "| mode | clients | duration | requests | errors | throughput | p50 | p90 | p99 | max"
+        " | server peak RSS | load average |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *(row(run, opts.clients, rss) for run, rss in runs),
         "",
-        f"Mean {statistics.mean(latencies):.1f} ms. Reproduce: `.venv/bin/python"
-        f" benchmarks/load.py --clients {opts.clients} --seconds {opts.seconds:.0f}"
-        + (f" --query-batch {opts.query_batch}" if opts.query_batch else "")
-        + "`.",
+        f"Reproduce: `.venv/bin/python {command}`. The load average (1 min) is the machine's"
+        " at the start of each run: other work on it slows every figure.",
     ]
     table = "\n".join(lines)
     print(table)
@@ -189,8 +211,9 @@ def main() -> None:
         text = opts.write.read_text()
         start, end = text.index(MARK_BEGIN) + len(MARK_BEGIN), text.index(MARK_END)
         opts.write.write_text(text[:start] + "\n" + table + "\n" + text[end:])
-    if errors:
-        raise SystemExit(f"{sum(errors.values())} requests failed: {error_text}")
+    failed = sum(sum(run.errors.values()) for run, _ in runs)
+    if failed:
+        raise SystemExit(f"{failed} requests failed")
 
 
 if __name__ == "__main__":

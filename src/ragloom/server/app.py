@@ -55,6 +55,7 @@ def create_app(rag: RAG, options: ServerOptions | None = None) -> FastAPI:
         import anyio
 
         await anyio.to_thread.run_sync(service.open)
+        service.warm_up()
         try:
             yield
         finally:

@@ -54,6 +54,13 @@ class SharedEmbedder:
         """Tokens as the wrapped embedder counts them."""
         return self.inner.count_tokens(text)
 
+    def warm_up(self) -> None:
+        """Load the wrapped model now, if it loads lazily (``warm_up``), under the lock."""
+        load = getattr(self.inner, "warm_up", None)
+        if callable(load):
+            with self._model:
+                load()
+
     def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
         """Embed ``texts``; short query lists may be embedded together with others'."""
         if input_type != "query" or not texts or len(texts) > self.max_query_batch:

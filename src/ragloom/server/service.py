@@ -8,15 +8,17 @@ Requests run their blocking work (embedding, Milvus, the model) in worker thread
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import shutil
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragloom import __version__, lite
-from ragloom.errors import ConfigError, ProviderError
+from ragloom.errors import ConfigError, ProviderError, RagloomError
 from ragloom.llms.base import Completion, Prompt, StreamItem
 from ragloom.server.embedding import MAX_QUERY_BATCH, SharedEmbedder
 from ragloom.server.jobs import Job, JobQueue
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 #: Most queries embedded together under load (1: one at a time); see docs/server.md.
 QUERY_BATCH_ENV = "RAGLOOM_QUERY_BATCH"
+
+
+log = logging.getLogger("ragloom.server")
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,13 @@ def default_uploads_dir(uri: str, collection: str) -> Path:
     return Path(data) / "ragloom" / "uploads" / collection
 
 
+def _query_batch() -> int:
+    raw = os.environ.get(QUERY_BATCH_ENV, "").strip() or str(MAX_QUERY_BATCH)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{QUERY_BATCH_ENV}={raw}: use a whole number, 1 or more")
+    return int(raw)
+
+
 def source_id(source: str) -> str:
     """A short stable id for a document source, usable in a URL."""
     return hashlib.sha256(source.encode()).hexdigest()[:16]
@@ -116,11 +128,23 @@ class Service:
         _ = self.rag.store.client
         query_embedder = self.rag._query_embedder()  # the collection's, as searches pick it
         if not isinstance(query_embedder, SharedEmbedder):
-            batch = int(os.environ.get(QUERY_BATCH_ENV) or MAX_QUERY_BATCH)
-            self.rag.__dict__["embedder"] = SharedEmbedder(query_embedder, max(1, batch))
+            self.rag.__dict__["embedder"] = SharedEmbedder(query_embedder, _query_batch())
         _ = self.llm
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         self.jobs.start()
+
+    def warm_up(self) -> None:
+        """Load the embedding model in the background: while the user opens the page, not
+        on the first question."""
+        threading.Thread(target=self._warm_up, name="ragloom-warm-up", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        embedder = self.rag.embedder
+        try:
+            if isinstance(embedder, SharedEmbedder):
+                embedder.warm_up()
+        except RagloomError as exc:  # the first search will say it again
+            log.warning("the embedding model could not be loaded: %s", exc)
 
     def close(self) -> None:
         """Stop the jobs (the running one finishes); the RAG is the caller's to close.
