@@ -115,3 +115,17 @@ def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> No
         for name in ("answer.png", "passage.png"):
             (Path(KEEP_SCREENSHOTS) / name).write_bytes((tmp_path / name).read_bytes())
     assert provider.requests_to("chat")[0].body["stream"] is True
+
+
+def test_the_page_asks_for_the_api_key_and_uses_it(browser: Any, tmp_path: Path) -> None:
+    with running_server(tmp_path / "ragloom.db", api_key="page-key") as url:
+        page = browser.new_page()
+        page.goto(url + "/")
+        page.locator("#key-dialog[open]").wait_for()
+        page.fill("#key-input", "wrong")
+        page.click("#key-form button")
+        page.locator("#key-error:has-text('wrong API key')").wait_for()  # asked again
+        page.fill("#key-input", "page-key")
+        page.click("#key-form button")
+        page.wait_for_selector("#status-line:has-text('0 documents')")
+        assert page.evaluate("localStorage.getItem('ragloom-api-key')") == "page-key"
