@@ -175,8 +175,8 @@ def fuse_weighted(routes: Sequence[tuple[Sequence[Hit], float]]) -> list[Hit]:
 
 def join_text(before: str, after: str) -> str:
     """Two consecutive chunks' texts as one, the overlap they share written once."""
-    probe = after[:40]
-    start = before.rfind(probe) if len(probe) >= 20 else -1
+    probe = after[:20]
+    start = before.rfind(probe) if len(probe) == 20 else -1
     while start >= 0:
         if after.startswith(before[start:]):
             return before + after[len(before) - start :]
@@ -194,16 +194,14 @@ def join_neighbours(hits: Sequence[Hit], pool: int) -> list[Hit]:
         if n in used:
             continue
         used.add(n)
-        partners = [
-            rank_of[(hit.source, p)]
-            for p in (hit.position - 1, hit.position + 1)
-            if n < pool and rank_of.get((hit.source, p), n) not in used
-        ]
-        if not partners:
+        adjacent = [(hit.source, hit.position - 1), (hit.source, hit.position + 1)]
+        near = [rank_of[key] for key in adjacent if key in rank_of] if n < pool else []
+        partner = min((m for m in near if m not in used), default=None)
+        if partner is None:
             out.append(hit)
             continue
-        other = hits[min(partners)]
-        used.add(min(partners))
+        used.add(partner)
+        other = hits[partner]
         first, second = (other, hit) if other.position < hit.position else (hit, other)
         out.append(replace(hit, text=join_text(first.text, second.text)))
     return out
