@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(
         0.5, ge=0, description="BM25's weight in weighted fusion (dense counts 1)"
     )
-    candidates: int = Field(50, ge=1, le=1000, description="chunks each search route proposes")
+    candidates: int = Field(20, ge=1, le=1000, description="chunks each search route proposes")
     join_neighbours: bool = Field(
         True, description="return adjacent chunks that both match as one passage"
     )

@@ -54,7 +54,7 @@ class SearchOptions:
     mode: SearchMode | None = None
     fusion: Fusion = "weighted"
     lexical_weight: float = 0.5
-    candidates: int = 50
+    candidates: int = 20
     join_neighbours: bool = True
     neighbour_pool: int = 20
     rerank: str | None = None
