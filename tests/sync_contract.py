@@ -12,6 +12,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ragloom import RAG
 from tests.conftest import DOCS_ZIP
@@ -123,21 +124,29 @@ class SyncContract:
         command = [sys.executable, "-m", "tests.sync_worker", uri, collection, str(docs), ""]
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
         started = time.time()
-        first = json.loads(
-            subprocess.run(command, check=True, env=env, cwd=ROOT, capture_output=True).stdout
-        )
-        # Kill inside the ingest itself, not during start-up or shut-down.
+        first = _report(subprocess.run(command, check=True, env=env, cwd=ROOT, capture_output=True))
+        # Time-aimed kills land inside the ingest itself, not in start-up or shut-down.
         window = (first["began"] - started, first["ended"] - started)
         with make_rag() as rag:
             clean = snapshot(rag)
             rag.store.drop()
         rng = random.Random(20261121)
         kills = partial_states = 0
-        for _ in range(60):  # bounded: each round is one run, killed or not
+        for round_ in range(60):  # bounded: each round is one run, killed or not
             if kills >= 10:
                 break
-            proc = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE)
-            time.sleep(rng.uniform(*window))
+            proc = subprocess.Popen(
+                command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
+            assert proc.stdout is not None
+            if round_ % 2:
+                # Every other kill comes right after a random one of the first writes.
+                for _ in range(rng.randint(1, 3)):
+                    if not proc.stdout.readline().startswith(b"WROTE"):
+                        break
+                time.sleep(rng.uniform(0, 0.05))
+            else:
+                time.sleep(rng.uniform(*window))
             killed = proc.poll() is None
             if killed:
                 proc.kill()
@@ -151,11 +160,17 @@ class SyncContract:
                     rag.store.drop()
             partial_states += killed and len(stored) > 0 and stored != clean
         assert kills >= 10
-        # Some kills landed mid-write (others in planning, or in the final flush).
-        assert partial_states >= 1
+        assert partial_states >= 3  # kills did land between writes
         final = subprocess.run(command, check=True, env=env, cwd=ROOT, capture_output=True)
-        assert json.loads(final.stdout)["errors"] == []
+        assert _report(final)["errors"] == []
         with make_rag() as rag:
             assert snapshot(rag) == clean
             assert rag.store.count() == len(clean)
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def _report(run: subprocess.CompletedProcess[bytes]) -> dict[str, Any]:
+    """The JSON report a worker prints last."""
+    line = next(ln for ln in run.stdout.splitlines() if ln.startswith(b"REPORT "))
+    result: dict[str, Any] = json.loads(line.removeprefix(b"REPORT "))
+    return result

@@ -19,9 +19,10 @@ def main() -> None:
     embedder = FakeEmbedder(dim=32, max_tokens=256)
     with RAG(uri=uri, collection=collection, embedder=embedder, cache_dir=cache_dir) as rag:
         began = time.time()
-        report = rag.ingest([folder])
+        # One line a written batch, so a test can kill the process right after a write.
+        report = rag.ingest([folder], progress=lambda *_: print("WROTE", flush=True))
         ended = time.time()
-    print(json.dumps({**report.to_dict(), "began": began, "ended": ended}), flush=True)
+    print("REPORT " + json.dumps({**report.to_dict(), "began": began, "ended": ended}), flush=True)
 
 
 if __name__ == "__main__":
