@@ -89,12 +89,11 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     elapsed: float = 0.0
-    load_average: float = 0.0
 
 
 async def load(url: str, clients: int, seconds: float, texts: list[str], mode: str) -> Run:
     """Run the clients for ``seconds``, each sending one search at a time."""
-    run = Run(mode, load_average=os.getloadavg()[0])
+    run = Run(mode)
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
@@ -131,7 +130,7 @@ def row(run: Run, clients: int, rss: float | None) -> str:
     return (
         f"| {run.mode} | {clients} | {run.elapsed:.0f} s | {total} | {errors}"
         f" | {len(ms) / run.elapsed:.0f} req/s | {pct} | {max(ms):.0f} ms"
-        f" | {f'{rss:.0f} MiB' if rss else 'n/a'} | {run.load_average:.1f} |"
+        f" | {f'{rss:.0f} MiB' if rss else 'n/a'} |"
     )
 
 
@@ -157,6 +156,7 @@ def main() -> None:
     if not opts.corpus.exists():
         raise SystemExit(f"{opts.corpus}: not found (pass --corpus PATH)")
     texts = questions()
+    idle = os.getloadavg()[0]
     runs: list[tuple[Run, float | None]] = []
     with tempfile.TemporaryDirectory(prefix="ragloom-load-") as tmp:
         db = (opts.db or Path(tmp) / "load.db").absolute()
@@ -198,12 +198,12 @@ def main() -> None:
         f" bundled all-MiniLM-L6-v2 on the CPU ({batching}); Milvus Lite; k=3.",
         "",
         "| mode | clients | duration | requests | errors | throughput | p50 | p90 | p99 | max"
-        " | server peak RSS | load average |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        " | server peak RSS |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
         *(row(run, opts.clients, rss) for run, rss in runs),
         "",
-        f"Reproduce: `.venv/bin/python {command}`. The load average (1 min) is the machine's"
-        " at the start of each run: other work on it slows every figure.",
+        f"Reproduce: `.venv/bin/python {command}`. Load average before the run (other work on"
+        f" the machine slows every figure): {idle:.1f}.",
     ]
     table = "\n".join(lines)
     print(table)
