@@ -29,12 +29,12 @@ LlmOpt = Annotated[
     str | None,
     typer.Option(
         "--llm",
-        help="deepseek, lepton, gemini, openai or none [env RAGLOOM_LLM]; "
+        help="deepseek, lepton, gemini, openai or none (env RAGLOOM_LLM); "
         "default: the first provider whose key is set, else none",
     ),
 ]
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", help="the provider's model [env RAGLOOM_LLM_MODEL]")
+    str | None, typer.Option("--model", help="the provider's model (env RAGLOOM_LLM_MODEL)")
 ]
 TopKOpt = Annotated[int, typer.Option("-k", "--top-k", min=1, help="passages to retrieve")]
 ModeOpt = Annotated[

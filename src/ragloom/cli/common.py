@@ -23,16 +23,16 @@ app = typer.Typer(
 )
 
 UriOpt = Annotated[
-    str | None, typer.Option("--uri", help="Milvus Lite file or server URI [env RAGLOOM_URI]")
+    str | None, typer.Option("--uri", help="Milvus Lite file or server URI (env RAGLOOM_URI)")
 ]
 TokenOpt = Annotated[
     str | None,
     typer.Option(
-        "--token", help="Milvus / Zilliz Cloud token [env RAGLOOM_TOKEN]", show_default=False
+        "--token", help="Milvus / Zilliz Cloud token (env RAGLOOM_TOKEN)", show_default=False
     ),
 ]
 CollectionOpt = Annotated[
-    str | None, typer.Option("--collection", help="collection name [env RAGLOOM_COLLECTION]")
+    str | None, typer.Option("--collection", help="collection name (env RAGLOOM_COLLECTION)")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
 

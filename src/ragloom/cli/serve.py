@@ -22,10 +22,10 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="0: any free port")] = 8000,
     llm: Annotated[
         str | None,
-        typer.Option("--llm", help="deepseek, lepton, gemini, openai or none [env RAGLOOM_LLM]"),
+        typer.Option("--llm", help="deepseek, lepton, gemini, openai or none (env RAGLOOM_LLM)"),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="the provider's model [env RAGLOOM_LLM_MODEL]")
+        str | None, typer.Option("--model", help="the provider's model (env RAGLOOM_LLM_MODEL)")
     ] = None,
     embedder: Annotated[
         str | None, typer.Option("--embedder", help="local[:MODEL], milvus-default, gemini, openai")
