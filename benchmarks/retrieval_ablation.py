@@ -37,7 +37,7 @@ ARCHIVE = SHARED / "corpus" / "milvus_docs_2.4.x_en.zip"
 SETS = {"dev": SHARED / "eval" / "dev.jsonl", "fresh": ROOT / "benchmarks" / "data" / "fresh.jsonl"}
 MARK_BEGIN = "<!-- retrieval-ablation:begin -->"
 MARK_END = "<!-- retrieval-ablation:end -->"
-POOL = 50
+POOL = 20
 _WORD = re.compile(r"\w+")
 
 
