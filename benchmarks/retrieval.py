@@ -95,7 +95,10 @@ def main() -> None:
         if opts.rebuild or rag.store.info() is None:
             started = time.perf_counter()
             report = rag.ingest([str(opts.archive)], rebuild=True)
-            ingest_note = f"ingested in {time.perf_counter() - started:.0f} s"
+            ingest_note = (
+                f"ingested in {time.perf_counter() - started:.0f} s, {report.embedded} chunks"
+                " embedded, the rest read from the embedding cache"
+            )
             print(f"{report.files} files, {report.chunks} chunks, {ingest_note}", file=sys.stderr)
         chunks = rag.store.count()
         rows = []
