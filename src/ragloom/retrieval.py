@@ -11,8 +11,8 @@ How hybrid is fused (``SearchOptions.fusion``):
 * ``weighted`` (default): each route proposes ``candidates`` chunks; each route's scores
   are scaled to 0..1 over its own candidates and added, dense with weight 1 and BM25 with
   ``lexical_weight``.  Milvus's ``RRFRanker`` gives both routes the same weight, and its
-  ``WeightedRanker`` scales scores differently on Milvus Lite (min-max) and on servers
-  (arctan), so ragloom fuses the two result lists itself: the same ranking everywhere.
+  ``WeightedRanker`` scales scores differently on Milvus Lite and on servers (arctan),
+  so ragloom fuses the two result lists itself: the same ranking everywhere.
 * ``rrf``: Milvus's ``hybrid_search`` with ``RRFRanker(60)`` (kept for comparison).
 
 Then, passages: two chunks that follow each other in one document and are both among the
