@@ -11,7 +11,12 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ragloom.embedders._remote import host_of, is_transport_error, resolve_key
+from ragloom.embedders._remote import (
+    host_of,
+    is_google_key_error,
+    is_transport_error,
+    resolve_key,
+)
 from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
 from ragloom.llms._retry import Retrier, Transient, is_retry_status, parse_retry_after
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
@@ -132,7 +137,7 @@ class GeminiLLM:
         who, host = self.who, host_of(self.base_url, _DEFAULT_HOST)
         if isinstance(exc, errors.APIError):
             code, msg = exc.code, str(exc.message or exc.status or "")
-            if _is_key_error(exc):
+            if is_google_key_error(exc):
                 return ConfigError(
                     f"{host} rejected the API key ({code}: {msg}): check GEMINI_API_KEY, "
                     "or pass --llm none"
@@ -175,14 +180,6 @@ def _classify(exc: Exception) -> Transient | None:
     if is_transport_error(exc):
         return Transient(timeout="timeout" in type(exc).__name__.lower())
     return None
-
-
-def _is_key_error(exc: Any) -> bool:
-    """True for a missing/invalid key: 401, 403, or Google's 400 ``API_KEY_INVALID``."""
-    if exc.code in (401, 403):
-        return True
-    text = f"{exc.message} {exc.details}"
-    return bool(exc.code == 400 and ("API_KEY_INVALID" in text or "API key not valid" in text))
 
 
 def _text(response: Any) -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragloom.embedders._remote import host_of, is_transport_error, resolve_key
+from ragloom.embedders._remote import error_message, host_of, is_transport_error, resolve_key
 from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
 from ragloom.llms._retry import Retrier, Transient, is_retry_status, parse_retry_after
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
@@ -191,7 +191,7 @@ class OpenAICompatLLM:
         p, who = self.preset, self.who
         host = host_of(self.base_url, self.base_url)
         if isinstance(exc, openai.APIStatusError):
-            code, msg = exc.status_code, _message(exc)
+            code, msg = exc.status_code, error_message(exc)
             if code == 401:
                 return ConfigError(
                     f"{host} rejected the API key (401: {msg}): check {p.key_env}, "
@@ -264,15 +264,3 @@ def _usage(usage: Any) -> dict[str, int]:
         getattr(usage, "completion_tokens", None),
         getattr(usage, "total_tokens", None),
     )
-
-
-def _message(exc: Any) -> str:
-    """The provider's own error message, from the JSON body when there is one."""
-    body = getattr(exc, "body", None)
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(inner, str):
-            return inner
-    return str(getattr(exc, "message", exc))
