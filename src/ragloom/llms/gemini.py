@@ -11,14 +11,10 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ragloom.embedders._remote import (
-    host_of,
-    is_google_key_error,
-    is_transport_error,
-    resolve_key,
-)
+from ragloom.embedders._remote import host_of, is_google_key_error, is_transport_error
 from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
-from ragloom.llms._retry import Retrier, Transient, is_retry_status, parse_retry_after
+from ragloom.llms._remote import Delta, RemoteLLM
+from ragloom.llms._retry import Transient, is_retry_status, parse_retry_after
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
 
 #: The tutorials used gemini-2.0-flash, shut down in 2026; Google's deprecation table
@@ -30,7 +26,7 @@ _DEFAULT_HOST = "https://generativelanguage.googleapis.com"
 _BLOCKED = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"}
 
 
-class GeminiLLM:
+class GeminiLLM(RemoteLLM):
     """An ``LLM`` over ``genai.Client().models.generate_content[_stream]``."""
 
     provider = "gemini"
@@ -44,38 +40,30 @@ class GeminiLLM:
         reliability: Reliability | None = None,
     ) -> None:
         self.model = (model or DEFAULT_MODEL).removeprefix("models/")
-        self.base_url = base_url or os.environ.get("GEMINI_BASE_URL", "").strip() or None
-        self.reliability = reliability or Reliability()
-        # Checked now, so a missing key is reported before any retrieval work.
-        self._api_key = resolve_key(api_key, KEY_ENVS, self.base_url, hint="or pass --llm none")
-        self._client: Any = None
-        self.who = f"Gemini model '{self.model}' at {host_of(self.base_url, _DEFAULT_HOST)}"
-        self._retrier = Retrier(self.reliability, self.who, _classify, self._to_error)
-
-    def complete(self, prompt: Prompt) -> Completion:
-        """The whole answer from ``generateContent``."""
-        return self._retrier.call(lambda timeout: self._complete_once(prompt, timeout))
-
-    def stream(self, prompt: Prompt) -> Iterator[StreamItem]:
-        """Text deltas from ``streamGenerateContent``, then the ``Completion``."""
-        return self._retrier.stream(lambda timeout: self._stream_once(prompt, timeout))
+        base_url = base_url or os.environ.get("GEMINI_BASE_URL", "").strip() or None
+        super().__init__(
+            label="Gemini",
+            base_url=base_url,
+            host=host_of(base_url, _DEFAULT_HOST),
+            api_key=api_key,
+            key_envs=KEY_ENVS,
+            reliability=reliability,
+        )
 
     # -- one attempt -------------------------------------------------------------------
 
-    def _client_or_create(self) -> Any:
-        if self._client is None:
-            try:
-                from google import genai
-                from google.genai import types
-            except ImportError as exc:
-                raise MissingDependencyError("google-genai", "gemini", "--llm gemini") from exc
-            options = types.HttpOptions(
-                base_url=self.base_url,
-                timeout=int(self.reliability.read_timeout * 1000),
-                retry_options=types.HttpRetryOptions(attempts=1),  # ragloom retries
-            )
-            self._client = genai.Client(api_key=self._api_key, vertexai=False, http_options=options)
-        return self._client
+    def _create_client(self) -> Any:
+        try:
+            from google import genai
+            from google.genai import types
+        except ImportError as exc:
+            raise MissingDependencyError("google-genai", "gemini", "--llm gemini") from exc
+        options = types.HttpOptions(
+            base_url=self.base_url,
+            timeout=int(self.reliability.read_timeout * 1000),
+            retry_options=types.HttpRetryOptions(attempts=1),  # ragloom retries
+        )
+        return genai.Client(api_key=self._api_key, vertexai=False, http_options=options)
 
     def _arguments(self, prompt: Prompt, timeout: float) -> dict[str, Any]:
         from google.genai import types
@@ -98,50 +86,43 @@ class GeminiLLM:
     def _complete_once(self, prompt: Prompt, timeout: float) -> Completion:
         client = self._client_or_create()
         response = client.models.generate_content(**self._arguments(prompt, timeout))
-        text, finish = _text(response), _finish(response)
-        if not text.strip():
-            raise self._empty(finish)
-        return Completion(text, _model(response) or self.model, _usage(response), finish)
+        return self._finished(
+            _text(response), _model(response), _usage(response), _finish(response)
+        )
 
     def _stream_once(self, prompt: Prompt, timeout: float) -> Iterator[StreamItem]:
         client = self._client_or_create()
-        parts: list[str] = []
-        finish: str | None = None
-        usage: dict[str, int] = {}
-        model = self.model
-        for chunk in client.models.generate_content_stream(**self._arguments(prompt, timeout)):
-            piece = _text(chunk)
-            if piece:
-                parts.append(piece)
-                yield piece
-            finish = _finish(chunk) or finish
-            usage = _usage(chunk) or usage
-            model = _model(chunk) or model
-        text = "".join(parts)
-        if not text.strip():
-            raise self._empty(finish)
-        yield Completion(text, model, usage, finish)
+        chunks = client.models.generate_content_stream(**self._arguments(prompt, timeout))
+        yield from self._collect(
+            Delta(_text(chunk), _finish(chunk), _usage(chunk), _model(chunk)) for chunk in chunks
+        )
 
     # -- errors ------------------------------------------------------------------------
 
     def _empty(self, finish: str | None) -> ProviderError:
         if finish in _BLOCKED:
             return ProviderError(f"{self.who} declined to answer (finish reason {finish})")
-        why = f" (finish reason: {finish})" if finish else ""
-        return ProviderError(f"{self.who} sent an empty answer{why}: ask again")
+        return super()._empty(finish)
+
+    def _classify(self, exc: Exception) -> Transient | None:
+        """Which SDK exceptions deserve another attempt."""
+        from google.genai import errors
+
+        if isinstance(exc, errors.APIError):
+            if not is_retry_status(exc.code):
+                return None
+            return Transient(retry_after=parse_retry_after(getattr(exc.response, "headers", None)))
+        return super()._classify(exc)
 
     def _to_error(self, exc: Exception) -> RagloomError:
         """An SDK exception as a message a user can act on."""
         from google.genai import errors
 
-        who, host = self.who, host_of(self.base_url, _DEFAULT_HOST)
+        who = self.who
         if isinstance(exc, errors.APIError):
             code, msg = exc.code, str(exc.message or exc.status or "")
             if is_google_key_error(exc):
-                return ConfigError(
-                    f"{host} rejected the API key ({code}: {msg}): check GEMINI_API_KEY, "
-                    "or pass --llm none"
-                )
+                return self._key_rejected(f"{code}: {msg}", "GEMINI_API_KEY")
             if code == 404:
                 return ConfigError(
                     f"{who} was not found (404: {msg}): check --model (RAGLOOM_LLM_MODEL)"
@@ -150,36 +131,16 @@ class GeminiLLM:
                 return ProviderError(
                     f"{who} is rate limited (429: {msg}): wait and retry, or check your quota"
                 )
-            return ProviderError(f"{who} failed with HTTP {code}: {msg}")
+            return self._http_failure(code, msg)
         if is_transport_error(exc):
             if "timeout" in type(exc).__name__.lower():
-                return ProviderError(
-                    f"{who} did not answer within the {self.reliability.read_timeout:g}s "
-                    "read timeout: retry later, or raise RAGLOOM_LLM_READ_TIMEOUT"
-                )
-            return ProviderError(
-                f"could not reach {host}, or the connection dropped: "
-                "check GEMINI_BASE_URL and the network, then retry"
-            )
+                return self._read_timed_out()
+            return self._unreachable("GEMINI_BASE_URL")
         if isinstance(exc, ValueError):
-            return ProviderError(
-                f"{who} sent a malformed response (not the JSON of the Gemini API): "
-                "check that GEMINI_BASE_URL points at the Gemini API"
+            return self._malformed(
+                "the Gemini API", "check that GEMINI_BASE_URL points at the Gemini API"
             )
-        return ProviderError(f"{who} sent an unusable response: {type(exc).__name__}: {exc}")
-
-
-def _classify(exc: Exception) -> Transient | None:
-    """Which SDK exceptions deserve another attempt."""
-    from google.genai import errors
-
-    if isinstance(exc, errors.APIError):
-        if not is_retry_status(exc.code):
-            return None
-        return Transient(retry_after=parse_retry_after(getattr(exc.response, "headers", None)))
-    if is_transport_error(exc):
-        return Transient(timeout="timeout" in type(exc).__name__.lower())
-    return None
+        return self._unusable(exc)
 
 
 def _text(response: Any) -> str:

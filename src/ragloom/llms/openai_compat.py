@@ -13,9 +13,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragloom.embedders._remote import error_message, host_of, is_transport_error, resolve_key
+from ragloom.embedders._remote import error_message, host_of, is_transport_error
 from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
-from ragloom.llms._retry import Retrier, Transient, is_retry_status, parse_retry_after
+from ragloom.llms._remote import Delta, RemoteLLM
+from ragloom.llms._retry import Transient, is_retry_status, parse_retry_after
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
 
 
@@ -61,7 +62,7 @@ PRESETS: dict[str, Preset] = {
 }  # fmt: skip
 
 
-class OpenAICompatLLM:
+class OpenAICompatLLM(RemoteLLM):
     """An ``LLM`` over ``openai.OpenAI().chat.completions`` for one ``Preset``.
 
     ``api_key`` and ``base_url`` override the preset's variables; a local base URL
@@ -86,40 +87,27 @@ class OpenAICompatLLM:
         self.provider = preset.name
         self.model = model or preset.default_model
         url = base_url or os.environ.get(preset.base_url_env, "").strip() or preset.base_url
-        self.base_url = url.replace("{model}", self.model)
-        self.reliability = reliability or Reliability()
-        # Checked now, so a missing key is reported before any retrieval work.
-        self._api_key = resolve_key(
-            api_key, [preset.key_env], self.base_url, hint="or pass --llm none"
+        url = url.replace("{model}", self.model)
+        super().__init__(
+            label=preset.label,
+            base_url=url,
+            host=host_of(url, url),
+            api_key=api_key,
+            key_envs=[preset.key_env],
+            reliability=reliability,
         )
-        self._client: Any = None
-        host = host_of(self.base_url, self.base_url)
-        self.who = f"{preset.label} model '{self.model}' at {host}"
-        self._retrier = Retrier(self.reliability, self.who, _classify, self._to_error)
-
-    def complete(self, prompt: Prompt) -> Completion:
-        """The whole answer in one response."""
-        return self._retrier.call(lambda timeout: self._complete_once(prompt, timeout))
-
-    def stream(self, prompt: Prompt) -> Iterator[StreamItem]:
-        """Text deltas from the SSE stream, then the ``Completion``."""
-        return self._retrier.stream(lambda timeout: self._stream_once(prompt, timeout))
 
     # -- one attempt -------------------------------------------------------------------
 
-    def _client_or_create(self) -> Any:
-        if self._client is None:
-            try:
-                import openai
-            except ImportError as exc:
-                raise MissingDependencyError(
-                    "openai", self.provider, f"--llm {self.provider}"
-                ) from exc
-            self._client = openai.OpenAI(
-                api_key=self._api_key, base_url=self.base_url, max_retries=0,
-                timeout=self._timeout(self.reliability.read_timeout),
-            )  # fmt: skip
-        return self._client
+    def _create_client(self) -> Any:
+        try:
+            import openai
+        except ImportError as exc:
+            raise MissingDependencyError("openai", self.provider, f"--llm {self.provider}") from exc
+        return openai.OpenAI(
+            api_key=self._api_key, base_url=self.base_url, max_retries=0,
+            timeout=self._timeout(self.reliability.read_timeout),
+        )  # fmt: skip
 
     def _timeout(self, read: float) -> Any:
         import openai
@@ -143,12 +131,8 @@ class OpenAICompatLLM:
         message = choices[0].message if choices else None
         text = getattr(message, "content", None) if message is not None else None
         finish = choices[0].finish_reason if choices else None
-        if not isinstance(text, str) or not text.strip():
-            raise self._empty(finish)
-        usage = getattr(response, "usage", None)
-        return Completion(
-            text, getattr(response, "model", None) or self.model, _usage(usage), finish
-        )
+        usage = _usage(getattr(response, "usage", None))
+        return self._finished(text, getattr(response, "model", None), usage, finish)
 
     def _stream_once(self, prompt: Prompt, timeout: float) -> Iterator[StreamItem]:
         client = self._client_or_create()
@@ -156,47 +140,19 @@ class OpenAICompatLLM:
         if self.preset.stream_usage:
             request["stream_options"] = {"include_usage": True}
         stream = client.chat.completions.create(stream=True, **request)
-        parts: list[str] = []
-        finish: str | None = None
-        usage: dict[str, int] = {}
-        model = self.model
-        try:
-            for chunk in stream:
-                model = getattr(chunk, "model", None) or model
-                if getattr(chunk, "usage", None):
-                    usage = _usage(chunk.usage)
-                for choice in getattr(chunk, "choices", None) or []:
-                    delta = getattr(choice.delta, "content", None) if choice.delta else None
-                    if delta:
-                        parts.append(delta)
-                        yield delta
-                    finish = choice.finish_reason or finish
-        finally:
-            stream.close()
-        text = "".join(parts)
-        if not text.strip():
-            raise self._empty(finish)
-        yield Completion(text, model, usage, finish)
+        yield from self._collect(_deltas(stream))
 
     # -- errors ------------------------------------------------------------------------
-
-    def _empty(self, finish: str | None) -> ProviderError:
-        why = f" (finish reason: {finish})" if finish else ""
-        return ProviderError(f"{self.who} sent an empty answer{why}: ask again")
 
     def _to_error(self, exc: Exception) -> RagloomError:
         """An SDK exception as a message a user can act on."""
         import openai
 
-        p, who = self.preset, self.who
-        host = host_of(self.base_url, self.base_url)
+        p, who, host = self.preset, self.who, self.host
         if isinstance(exc, openai.APIStatusError):
             code, msg = exc.status_code, error_message(exc)
             if code == 401:
-                return ConfigError(
-                    f"{host} rejected the API key (401: {msg}): check {p.key_env}, "
-                    "or pass --llm none"
-                )
+                return self._key_rejected(f"401: {msg}", p.key_env)
             if code == 403:
                 return ConfigError(
                     f"{host} refused the request (403: {msg}): check that the key in "
@@ -220,40 +176,45 @@ class OpenAICompatLLM:
                     f"{who} rejected the prompt as too long (400: {msg}): "
                     "lower RAGLOOM_CONTEXT_TOKENS or -k"
                 )
-            return ProviderError(f"{who} failed with HTTP {code}: {msg}")
+            return self._http_failure(code, msg)
         if isinstance(exc, openai.APITimeoutError):
-            return ProviderError(
-                f"{who} did not answer within the {self.reliability.read_timeout:g}s "
-                "read timeout: retry later, or raise RAGLOOM_LLM_READ_TIMEOUT"
-            )
+            return self._read_timed_out()
         if isinstance(exc, openai.APIConnectionError) or is_transport_error(exc):
-            return ProviderError(
-                f"could not reach {host}, or the connection dropped: "
-                f"check {p.base_url_env} and the network, then retry"
-            )
+            return self._unreachable(p.base_url_env)
         if isinstance(exc, ValueError):
-            return ProviderError(
-                f"{who} sent a malformed response (not the JSON of the OpenAI chat API): "
-                f"check that {p.base_url_env} points at an OpenAI-compatible server"
+            return self._malformed(
+                "the OpenAI chat API",
+                f"check that {p.base_url_env} points at an OpenAI-compatible server",
             )
-        return ProviderError(f"{who} sent an unusable response: {type(exc).__name__}: {exc}")
+        return self._unusable(exc)
+
+    def _classify(self, exc: Exception) -> Transient | None:
+        """Which SDK exceptions deserve another attempt."""
+        import openai
+
+        if isinstance(exc, openai.APIStatusError):
+            if not is_retry_status(exc.status_code):
+                return None
+            return Transient(retry_after=parse_retry_after(exc.response.headers))
+        if isinstance(exc, openai.APITimeoutError):
+            return Transient(timeout=True)
+        if isinstance(exc, openai.APIConnectionError):
+            return Transient()
+        return super()._classify(exc)
 
 
-def _classify(exc: Exception) -> Transient | None:
-    """Which SDK exceptions deserve another attempt."""
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        if not is_retry_status(exc.status_code):
-            return None
-        return Transient(retry_after=parse_retry_after(exc.response.headers))
-    if isinstance(exc, openai.APITimeoutError):
-        return Transient(timeout=True)
-    if isinstance(exc, openai.APIConnectionError):
-        return Transient()
-    if is_transport_error(exc):
-        return Transient(timeout="timeout" in type(exc).__name__.lower())
-    return None
+def _deltas(stream: Any) -> Iterator[Delta]:
+    """The chunks of an SSE stream as ``Delta`` records; the stream is closed at its end."""
+    try:
+        for chunk in stream:
+            yield Delta(
+                model=getattr(chunk, "model", None), usage=_usage(getattr(chunk, "usage", None))
+            )
+            for choice in getattr(chunk, "choices", None) or []:
+                text = getattr(choice.delta, "content", None) if choice.delta else None
+                yield Delta(text or "", choice.finish_reason)
+    finally:
+        stream.close()
 
 
 def _usage(usage: Any) -> dict[str, int]:
