@@ -176,6 +176,27 @@ def test_weak_retrieval_abstains_without_calling_the_model(rag: RAG) -> None:
     assert any("below the abstain threshold 0.990" in n for n in answer.notes)
 
 
+def test_a_name_the_documents_never_mention_abstains_without_the_model(rag: RAG) -> None:
+    llm = FakeLLM()
+    answer = rag.ask("Does Milvus store inserted data in MinIO through GraphQL?", llm=llm)
+    assert llm.prompts == []
+    assert answer.abstained and answer.abstain_reason == "unknown_names"
+    assert "never mention 'GraphQL'" in answer.text and answer.relevance is not None
+    # names the documents do use (in any form: "MinIO", "etcd") go to the model
+    answer = rag.ask("Does Milvus keep data in MinIO or in Etcd?", llm=FakeLLM("In MinIO [1]."))
+    assert not answer.abstained and answer.text == "In MinIO [1]."
+
+
+def test_the_unknown_name_check_can_be_switched_off(rag: RAG) -> None:
+    saved = rag.settings
+    rag.settings = saved.model_copy(update={"abstain_unknown_names": False})
+    try:
+        answer = rag.ask("Does Milvus store inserted data through GraphQL?", llm=FakeLLM("No idea."))
+    finally:
+        rag.settings = saved
+    assert answer.text == "No idea." and not answer.abstained
+
+
 def test_relevance_is_the_dense_score_whatever_the_mode(rag: RAG) -> None:
     dense = rag.search(QUESTION, 1, mode="dense")[0].score
     hybrid = rag.search(QUESTION, 3, mode="hybrid")

@@ -263,7 +263,9 @@ def test_hang_ends_within_the_deadline(
     started = time.monotonic()
     run = ragloom("ask", QUESTION, "--stream", "--uri", db)
     assert_clean_failure(run, "did not answer within the 1.5s deadline")
-    assert time.monotonic() - started < 6  # retrieval included
+    # the fake never answers: without the deadline this would not end (the bound leaves
+    # room for a cold start and retrieval on a loaded machine)
+    assert time.monotonic() - started < 20
 
 
 def test_stream_cut_mid_way(

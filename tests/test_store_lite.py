@@ -36,6 +36,9 @@ class TestMilvusLiteStore(StoreContract):
         assert [h.source for h in store.search("metadata", None, k=1, mode="bm25")] == ["/r/a.md"]
         hybrid = store.search("metadata", unit(0, 1), k=2, mode="hybrid")
         assert {h.source for h in hybrid} == {"/r/a.md", "/r/b.md"}
+        # what abstention asks: does any chunk use this word (in any of its forms)?
+        assert store.mentions("MinIO") and store.mentions("stored")
+        assert store.mentions("GraphQL") is False
 
 
 def test_a_file_held_by_another_process_is_named(tmp_path: Path) -> None:

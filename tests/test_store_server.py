@@ -20,3 +20,6 @@ class TestMilvusServerStore(StoreContract):
 
     def test_server_before_2_5_has_no_bm25(self, make_store: MakeStore) -> None:
         assert make_store().supports_bm25() is False
+
+    def test_without_bm25_the_store_cannot_say_what_it_mentions(self, store: MilvusStore) -> None:
+        assert store.mentions("anything") is None

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from ragloom.abstention import Coverage
 from ragloom.embedders.base import approx_tokens
 from ragloom.errors import ConfigError, ProviderError
 from ragloom.llms.base import LLM, Completion, Message, Prompt, StreamItem
@@ -228,13 +229,17 @@ def make_answer(
 
 
 def abstain(
-    question: str, hits: Sequence[Hit], llm: LLM, relevance: float | None, notes: Sequence[str]
+    question: str, hits: Sequence[Hit], llm: LLM, coverage: Coverage, notes: Sequence[str]
 ) -> Answer:
-    """The answer when retrieval found nothing relevant: the model is not called."""
+    """The answer when retrieval says the documents do not cover the question: the
+    model is not called."""
+    text = NO_ANSWER
+    if coverage.reason == "unknown_names":
+        text = f"The documents do not cover this question: {coverage.note()}."
     return Answer(
-        question=question, text=NO_ANSWER, hits=tuple(hits), abstained=True,
-        abstain_reason="retrieval", provider=llm.provider, model=llm.model,
-        relevance=relevance, notes=tuple(notes),
+        question=question, text=text, hits=tuple(hits), abstained=True,
+        abstain_reason=coverage.reason, provider=llm.provider, model=llm.model,
+        relevance=coverage.relevance, notes=tuple(notes),
     )  # fmt: skip
 
 

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     abstain_score: float | None = Field(
         None, description="answer only when the best dense score reaches this; default calibrated"
     )
+    abstain_unknown_names: bool = Field(
+        True, description="decline questions naming something the documents never mention"
+    )
     # -- retrieval (ragloom search / ask / eval; see docs/retrieval.md) ------------------
     search_mode: Literal["dense", "bm25", "hybrid"] | None = Field(
         None, description="default: hybrid where the store has BM25, else dense"

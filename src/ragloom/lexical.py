@@ -69,6 +69,13 @@ def terms(text: str) -> list[str]:
     return out
 
 
+def word_term(word: str, analyzer: str = ANALYZER) -> str:
+    """The one term a whole word becomes in the lexical field (``MinIO`` -> ``minio``,
+    ``stored`` -> ``store``), without the parts of an identifier."""
+    lowered = word.lower()
+    return lowered if analyzer == RAW else stem(lowered)
+
+
 def analyze(text: str, analyzer: str = ANALYZER) -> str:
     """``text`` as the lexical field or query holds it under ``analyzer``."""
     if analyzer == RAW:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ragloom.abstention import Coverage, unknown_names
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings, redact_uri
 from ragloom.embedders import Embedder, make_embedder
@@ -254,19 +256,12 @@ class RAG:
         chosen = self.get_llm(llm, model)
         notes = [self._choice_note(llm, chosen)]
         hits = self.search(question, k, mode=mode, where=where, sources=sources)
-        relevance = self.relevance(question, hits, mode=mode, where=where, sources=sources)
-        threshold = self.abstain_threshold()
-        too_weak = threshold is not None and relevance is not None and relevance < threshold
-        if not hits:
-            notes.append("no passages found: ingest documents first (ragloom ingest PATH)")
-        elif too_weak:
-            notes.append(
-                f"the best passage scores {relevance:.3f}, below the abstain threshold "
-                f"{threshold:.3f} (RAGLOOM_ABSTAIN_SCORE)"
-            )
-        if not hits or too_weak:
+        coverage = self.coverage(question, hits, mode=mode, where=where, sources=sources)
+        relevance = coverage.relevance
+        if coverage.abstain:
             notes[0] = f"{chosen.provider} ({chosen.model}) was not asked"
-            answer = abstain(question, hits, chosen, relevance, notes)
+            notes.append(coverage.note() or "")
+            answer = abstain(question, hits, chosen, coverage, notes)
             yield answer.text
             yield answer
             return
@@ -295,6 +290,31 @@ class RAG:
             return hits[0].score
         best = self.search(question, 1, mode="dense", where=where, sources=sources)
         return best[0].score if best else None
+
+    def coverage(
+        self,
+        question: str,
+        hits: Sequence[Hit] = (),
+        *,
+        mode: SearchMode | None = None,
+        where: str | None = None,
+        sources: Sequence[str] = (),
+    ) -> Coverage:
+        """Whether to answer ``question`` from ``hits`` or decline without asking a
+        model: no passage relevant enough, or a name the documents never use (see
+        ``ragloom.abstention``)."""
+        if not hits:
+            return Coverage(relevance=None, threshold=self.abstain_threshold(), found=False)
+        relevance = self.relevance(question, hits, mode=mode, where=where, sources=sources)
+        threshold = self.abstain_threshold()
+        checked = Coverage(relevance=relevance, threshold=threshold)
+        if checked.too_weak or not self.settings.abstain_unknown_names:
+            return checked
+        return replace(checked, unknown_names=unknown_names(question, self._mentions))
+
+    def _mentions(self, word: str) -> bool:
+        found = self.store.mentions(word)
+        return True if found is None else found
 
     def abstain_threshold(self) -> float | None:
         """The dense score below which ragloom abstains: configured, else calibrated for

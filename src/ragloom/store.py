@@ -448,6 +448,22 @@ class MilvusStore:
         rows = self._call(self.client.query, self.collection, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"]) if rows else 0
 
+    def mentions(self, word: str) -> bool | None:
+        """Whether any chunk's lexical text holds ``word`` (as one word, normalised as
+        the field was), or None when the collection has no lexical field to look in."""
+        info = self.info()
+        if info is None or not info.bm25:
+            return None
+        term = lexical.word_term(word, info.analyzer)
+        if not term or term in lexical.STOP_WORDS:
+            return True  # nothing a search could tell apart
+        self._ensure_loaded()
+        found = self._call(
+            self.client.search, self.collection, data=[term], anns_field="sparse",
+            limit=1, output_fields=["position"], search_params={"metric_type": "BM25"},
+        )  # fmt: skip
+        return bool(found and found[0])
+
     def search(
         self,
         query_text: str,

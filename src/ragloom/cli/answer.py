@@ -91,7 +91,7 @@ def _print_answer(
 
 def _print_sources(answer: Answer) -> None:
     """The cited passages' files and headings (or the passages sent, when none is cited)."""
-    if answer.abstained and answer.abstain_reason == "retrieval":
+    if answer.abstained and answer.abstain_reason in ("retrieval", "unknown_names"):
         return
     cited = {c.n for c in answer.citations}
     if cited:

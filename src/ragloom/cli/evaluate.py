@@ -22,6 +22,7 @@ from ragloom.cli.documents import (
 if TYPE_CHECKING:
     from ragloom.eval import AbstainFn, ItemResult
     from ragloom.rag import RAG
+    from ragloom.store import SearchMode
     from ragloom.types import Hit
 
 
@@ -80,23 +81,13 @@ def _has_bm25(rag: RAG) -> bool:
 
 
 def _abstain_rule(
-    rag: RAG, mode: str | None, where: str | None, sources: Sequence[str]
-) -> AbstainFn | None:
-    """The answers' abstention rule (best dense score under the calibrated threshold),
-    when this ragloom has one and the embedder has a threshold."""
-    threshold_of = getattr(rag, "abstain_threshold", None)
-    relevance_of = getattr(rag, "relevance", None)
-    if not callable(threshold_of) or not callable(relevance_of):
-        return None
-    threshold = threshold_of()
-    if threshold is None:
-        return None
+    rag: RAG, mode: SearchMode | None, where: str | None, sources: Sequence[str]
+) -> AbstainFn:
+    """The answers' abstention rule (``RAG.coverage``): no passage relevant enough, or
+    a name the documents never mention."""
 
     def abstains(question: str, hits: Sequence[Hit]) -> bool:
-        if not hits:
-            return True
-        best = relevance_of(question, hits, mode=mode, where=where, sources=sources)
-        return best is None or best < threshold
+        return rag.coverage(question, hits, mode=mode, where=where, sources=sources).abstain
 
     return abstains
 

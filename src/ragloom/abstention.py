@@ -1,0 +1,114 @@
+"""When ragloom declines to answer before asking a model, and why.
+
+Two checks run before the model is called (``RAG.coverage``):
+
+1. **relevance**: the best passage's dense (cosine) score is under the threshold
+   calibrated for the embedder (``RAGLOOM_ABSTAIN_SCORE``).  This catches questions about
+   other subjects: nothing in the collection is close.
+2. **unknown names**: the question names something (a product, a protocol, a place:
+   ``GraphQL``, ``SMS``, ``Dropbox``) that occurs nowhere in the collection.  Questions
+   about a feature the documents lack are on topic, so their best passages score like
+   those of answerable questions; but what they ask about is often a name the documents
+   never use.  Only names count, not ordinary words: users phrase answerable questions
+   with words the documents do not use ("paid", "ceiling", "sensible"), and that must
+   not stop them.  A name is a word with a capital letter that is not just the first of
+   a sentence (``GraphQL``, ``FTP``, ``Nintendo``), without digits or underscores (those
+   are values: ``2024_products``); ``RISC-V`` counts as unknown only when none of its
+   parts occurs.  The check needs the collection's lexical (BM25) field; on a store
+   without one it is skipped.
+
+When the model is called, it is told to say when the passages lack the answer, and
+``abstained`` is true when it does (``answer.says_no_answer``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"[A-Za-z][\w.+-]*[A-Za-z0-9]|[A-Za-z]")
+# a sentence (or a quotation) starts after these: its first capital says nothing
+_SENTENCE_END = re.compile(r"(?:[.?!:]\s*[\"'(]*|[\"'(\u201c\u2018])$")
+_PARTS = re.compile(r"[.+-]")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """Whether the collection can answer a question, as far as retrieval can tell."""
+
+    relevance: float | None
+    threshold: float | None
+    unknown_names: tuple[str, ...] = ()
+    found: bool = True
+
+    @property
+    def too_weak(self) -> bool:
+        """The best passage scores under the threshold."""
+        return (
+            self.threshold is not None
+            and self.relevance is not None
+            and self.relevance < self.threshold
+        )
+
+    @property
+    def abstain(self) -> bool:
+        """Decline without asking the model."""
+        return not self.found or self.too_weak or bool(self.unknown_names)
+
+    @property
+    def reason(self) -> str | None:
+        """Why, as ``Answer.abstain_reason`` says it."""
+        if not self.found or self.too_weak:
+            return "retrieval"
+        if self.unknown_names:
+            return "unknown_names"
+        return None
+
+    def note(self) -> str | None:
+        """One line for the user saying why ragloom declined, if it did."""
+        if not self.found:
+            return "no passages found: ingest documents first (ragloom ingest PATH)"
+        if self.too_weak:
+            return (
+                f"the best passage scores {self.relevance:.3f}, below the abstain threshold "
+                f"{self.threshold:.3f} (RAGLOOM_ABSTAIN_SCORE)"
+            )
+        if self.unknown_names:
+            return f"the documents never mention {_quoted(self.unknown_names)}"
+        return None
+
+
+def _quoted(names: Sequence[str]) -> str:
+    quoted = [f"'{n}'" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
+def names_in(question: str) -> list[str]:
+    """The names a question uses (see the module docstring), in order, once each."""
+    found: list[str] = []
+    for match in _TOKEN.finditer(question):
+        word = match.group().strip(".-+")
+        if len(word) < 2 or any(ch.isdigit() or ch == "_" for ch in word):
+            continue
+        starts_sentence = match.start() == 0 or bool(
+            _SENTENCE_END.search(question[: match.start()])
+        )
+        capitals = [ch.isupper() for ch in word]
+        if not any(capitals[1:]) and not (capitals[0] and not starts_sentence):
+            continue
+        if word not in found:
+            found.append(word)
+    return found
+
+
+def name_parts(name: str) -> list[str]:
+    """``RISC-V`` -> ``["RISC", "V"]``: a name is unknown when none of its parts is known."""
+    return [p for p in _PARTS.split(name) if p]
+
+
+def unknown_names(question: str, occurs: Callable[[str], bool]) -> tuple[str, ...]:
+    """The names in ``question`` none of whose parts ``occurs`` in the collection."""
+    return tuple(
+        name for name in names_in(question) if not any(occurs(p) for p in name_parts(name))
+    )
