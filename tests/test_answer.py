@@ -191,7 +191,7 @@ def test_the_unknown_name_check_can_be_switched_off(rag: RAG) -> None:
     saved = rag.settings
     rag.settings = saved.model_copy(update={"abstain_unknown_names": False})
     try:
-        answer = rag.ask("Does Milvus store inserted data through GraphQL?", llm=FakeLLM("No idea."))
+        answer = rag.ask("Does Milvus store data through GraphQL?", llm=FakeLLM("No idea."))
     finally:
         rag.settings = saved
     assert answer.text == "No idea." and not answer.abstained

@@ -88,3 +88,47 @@ def test_an_unreachable_server_is_a_clear_error_not_a_hang() -> None:
     with pytest.raises(StoreError, match=r"cannot reach Milvus at http://127\.0\.0\.1:9"):
         MilvusStore("http://127.0.0.1:9", "c", timeout=2).info()
     assert time.monotonic() - started < 30
+
+
+def test_searches_in_process_match_searches_through_grpc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On Milvus Lite ragloom asks the engine in this process (no gRPC round trip); the
+    hits must be exactly those pymilvus returns, filters and BM25 included."""
+    from ragloom import lite
+    from tests.store_contract import chunk, unit
+
+    store = MilvusStore(str(tmp_path / "fast.db"), "fast")
+    store.create(INFO.__class__(**{**INFO.__dict__, "bm25": True}))
+    texts = ["etcd stores metadata", "minio stores data", "metadata lives in etcd too"]
+    store.upsert(
+        [chunk(f"/r/{i}.md", i, t) for i, t in enumerate(texts)],
+        [unit(1), unit(0, 1), unit(1, 1)],
+    )
+    store.flush()
+    engine = lite.engine_collection(store.uri, "fast")
+    assert engine is not None
+    calls: list[str] = []
+    search = engine.search
+    monkeypatch.setattr(
+        engine, "search", lambda *a, **kw: calls.append("engine") or search(*a, **kw)
+    )
+    queries = [
+        ("metadata", unit(1, 0.2), "dense", ""),
+        ("metadata", None, "bm25", ""),
+        ("metadata", unit(1, 0.2), "dense", 'source like "/r/2%"'),
+        ("stores", None, "bm25", "position < 2"),
+    ]
+    fast = [store.search(q, v, 3, m, f) for q, v, m, f in queries]  # type: ignore[arg-type]
+    assert len(calls) == len(queries)  # every search above went to the engine
+    monkeypatch.setattr(lite, "engine_collection", lambda uri, name: None)
+    slow = [store.search(q, v, 3, m, f) for q, v, m, f in queries]  # type: ignore[arg-type]
+    assert [[(h.chunk_id, round(h.score, 5), h.text) for h in hits] for hits in fast] == [
+        [(h.chunk_id, round(h.score, 5), h.text) for h in hits] for hits in slow
+    ]
+    assert all(fast) and fast[2][0].source == "/r/2.md"
+    # a filter the engine rejects fails through pymilvus, with Milvus's own message
+    monkeypatch.undo()
+    with pytest.raises(StoreError, match="failed"):
+        store.search("x", unit(1), 3, "dense", "no_such_field == 1")
+    store.close()

@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from ragloom.errors import ConfigError, StoreLockedError
 
@@ -142,3 +143,24 @@ def closed(uri: str) -> None:
     except ImportError:
         return
     server_manager_instance.release_server(key)
+
+
+def engine_collection(uri: str, collection: str) -> Any | None:
+    """The Milvus Lite collection object serving ``uri`` in this process, or None.
+
+    pymilvus runs Milvus Lite 3.x in this process behind a loopback gRPC server; asking
+    its engine directly gives the same results without the round trip through gRPC
+    (about 3 ms of a 10 ms search).  None when the engine is not reachable that way (an
+    older or newer Milvus Lite, the file not open here): callers then use pymilvus.
+    """
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+
+        entry = getattr(server_manager_instance, "_servers", {}).get(str(lite_path(uri)))
+        if entry is None:
+            return None
+        db = entry[1]
+        found = db.get_collection(collection)
+        return found if callable(getattr(found, "search", None)) else None
+    except Exception:  # any change in Milvus Lite's internals: use the public path
+        return None

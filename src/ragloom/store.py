@@ -464,6 +464,28 @@ class MilvusStore:
         )  # fmt: skip
         return bool(found and found[0])
 
+    def _engine_search(
+        self, data: Any, field: str, k: int, filter_expr: str, metric: str, params: dict[str, Any]
+    ) -> list[list[dict[str, Any]]] | None:
+        """The search through Milvus Lite's engine in this process (see
+        ``lite.engine_collection``), or None to go through pymilvus: not Milvus Lite, or
+        anything unexpected (a bad filter then fails through pymilvus, with its message)."""
+        if not self.is_lite:
+            return None
+        engine = lite.engine_collection(self.uri, self.collection)
+        if engine is None:
+            return None
+        try:
+            found: list[list[dict[str, Any]]] = engine.search(
+                [data], top_k=k, anns_field=field, expr=filter_expr or None,
+                output_fields=OUTPUT_FIELDS, metric_type=metric,
+                search_params=params.get("params") or None,
+            )  # fmt: skip
+        except Exception as exc:
+            log.debug("Milvus Lite engine search failed (%s): using pymilvus", exc)
+            return None
+        return found
+
     def search(
         self,
         query_text: str,
@@ -489,19 +511,26 @@ class MilvusStore:
             mode = "dense"  # nothing but stop words: nothing for BM25 to match
         dense_params = {"metric_type": info.metric, "params": {"ef": max(64, 2 * max(k, pool))}}
         if mode == "dense":
-            result = self._call(
-                self.client.search, self.collection, data=[list(query_vector or [])],
-                anns_field="vector", limit=k, filter=filter_expr,
-                output_fields=OUTPUT_FIELDS, search_params=dense_params,
-            )  # fmt: skip
+            vector = list(query_vector or [])
+            result = self._engine_search(
+                vector, "vector", k, filter_expr, info.metric, dense_params
+            )
+            if result is None:
+                result = self._call(
+                    self.client.search, self.collection, data=[vector], anns_field="vector",
+                    limit=k, filter=filter_expr, output_fields=OUTPUT_FIELDS,
+                    search_params=dense_params,
+                )  # fmt: skip
         elif mode == "bm25":
             if not terms.strip():
                 return []
-            result = self._call(
-                self.client.search, self.collection, data=[terms], anns_field="sparse",
-                limit=k, filter=filter_expr, output_fields=OUTPUT_FIELDS,
-                search_params={"metric_type": "BM25"},
-            )  # fmt: skip
+            result = self._engine_search(terms, "sparse", k, filter_expr, "BM25", {})
+            if result is None:
+                result = self._call(
+                    self.client.search, self.collection, data=[terms], anns_field="sparse",
+                    limit=k, filter=filter_expr, output_fields=OUTPUT_FIELDS,
+                    search_params={"metric_type": "BM25"},
+                )  # fmt: skip
         else:
             from pymilvus import AnnSearchRequest, RRFRanker
 
