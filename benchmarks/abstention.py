@@ -67,8 +67,9 @@ def measure(rag: RAG, show: bool) -> tuple[list[str], bool]:
             if coverage.reason:
                 reasons[name][coverage.reason] += 1
             if show:
-                print(json.dumps({"set": name, "id": item["id"], "score": coverage.relevance,
-                                  "abstain": coverage.reason, "names": coverage.unknown_names}))  # fmt: skip
+                row = {"set": name, "id": item["id"], "score": coverage.relevance}
+                row.update(abstain=coverage.reason, names=coverage.unknown_names)
+                print(json.dumps(row))
     lines = [
         f"Threshold {threshold:.2f} (calibrated for {rag.embedder.name}); Milvus Lite, default"
         " (hybrid) search.",
