@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from ragloom.llms import LLM, ProviderChoice, Reliability
     from ragloom.loaders import LoadLimits
     from ragloom.sync import ProgressFn
+
+log = logging.getLogger(__name__)
 
 #: Passages retrieved for an answer, unless ``k`` is given.
 ASK_K = 5
@@ -54,6 +58,7 @@ class RAG:
             uri=uri, token=token, collection=collection, embedder=spec, **overrides
         )
         self._embedder = None if embedder is None or isinstance(embedder, str) else embedder
+        self._warm_up_started = False
         self.store = MilvusStore(
             self.settings.uri,
             self.settings.collection,
@@ -89,6 +94,17 @@ class RAG:
         if info is not None and not named and info.embedder != self.embedder.name:
             self.__dict__["embedder"] = _embedder_from_name(info.embedder, self.settings)
         return self.embedder
+
+    def _warm_up_in_background(self) -> None:
+        """Load the (likely) query model while the store opens: in a fresh process both
+        take a few hundred milliseconds, and the model's loading mostly runs outside
+        Python's lock.  Once per RAG; a no-op for embedders that load nothing."""
+        if self._warm_up_started:
+            return
+        self._warm_up_started = True
+        warm_up = getattr(self.embedder, "warm_up", None)
+        if callable(warm_up):
+            threading.Thread(target=_quietly, args=(warm_up,), daemon=True).start()
 
     def chunk_settings(self, splitter: str | None = None) -> ChunkSettings:
         """How documents are cut, fitted to the embedder's window."""
@@ -164,6 +180,7 @@ class RAG:
         ``heading``, ``position``, ``meta[...]``...); ``sources`` are shell-style globs on
         the source path; ``rerank`` names a cross-encoder to reorder the passages with.
         """
+        self._warm_up_in_background()
         embedder = self._query_embedder()
         info = self.store.info()
         if info is not None:
@@ -379,6 +396,14 @@ class RAG:
         if chosen.provider == "none":
             return f"extractive answer, no language model ({choice.reason}): {NO_LLM_HINT}"
         return f"answered by {chosen.provider} ({chosen.model}): {choice.reason}"
+
+
+def _quietly(load: Any) -> None:
+    """Run a warm-up; a failure shows again, with its message, on first real use."""
+    try:
+        load()
+    except Exception as exc:
+        log.debug("warm-up failed: %s", exc)
 
 
 def _embedder_from_name(name: str, settings: Settings) -> Embedder:

@@ -1,0 +1,108 @@
+"""Warm query latency in process: right after an ingest, and on the reopened file.
+
+    .venv/bin/python benchmarks/latency.py [--db FILE] [--passes 5] [--write docs/retrieval.md]
+
+Ingests the Milvus 2.4 docs archive (``../shared/corpus``) into a Milvus Lite file with
+the default settings (vectors come from the embedding cache after a first run), then, in
+the same process, times ``RAG.search`` (question embedding plus search, k = 10) for every
+question of the development and fresh sets, ``--passes`` times, dense and hybrid; then
+closes the file, reopens it in a new ``RAG`` and measures again.  Prints p50/p90/p99 per
+mode and state, the machine, and its load average (other jobs on a 2-core machine move
+these figures by tens of percent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from ragloom import RAG
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+ARCHIVE = SHARED / "corpus" / "milvus_docs_2.4.x_en.zip"
+QUESTIONS = [SHARED / "eval" / "dev.jsonl", ROOT / "benchmarks" / "data" / "fresh.jsonl"]
+MARKS = ("<!-- warm-latency:begin -->", "<!-- warm-latency:end -->")
+MODES = ("dense", "hybrid")
+
+
+def questions() -> list[str]:
+    """Every question of the development and fresh sets."""
+    return [
+        json.loads(line)["question"]
+        for path in QUESTIONS
+        for line in path.read_text().splitlines()
+        if line.strip()
+    ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(rag: RAG, asked: list[str], passes: int) -> dict[str, list[float]]:
+    """Milliseconds per search, per mode, after one untimed warm-up search each."""
+    times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for mode in MODES:
+        rag.search(asked[0], 10, mode=mode)  # type: ignore[arg-type]
+    for _ in range(passes):
+        for question in asked:
+            for mode in MODES:
+                started = time.perf_counter()
+                rag.search(question, 10, mode=mode)  # type: ignore[arg-type]
+                times[mode].append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def main() -> None:
+    """Ingest, measure in the same process, reopen, measure again; print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", help="Milvus Lite file (default: a temporary one)")
+    parser.add_argument("--passes", type=int, default=5, help="passes over the questions")
+    parser.add_argument("--write", type=Path, help="replace the table in this markdown file")
+    args = parser.parse_args()
+    asked = questions()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db or str(Path(tmp) / "latency.db")
+        with RAG(uri=db) as rag:
+            report = rag.ingest([str(ARCHIVE)])
+            device = getattr(rag.embedder, "device", "cpu")
+            rows.append(("right after the ingest, same process", measure(rag, asked, args.passes)))
+        with RAG(uri=db) as rag:
+            rows.append(("reopened file", measure(rag, asked, args.passes)))
+    load = os.getloadavg()
+    lines = [
+        f"Machine: {os.cpu_count()} CPU cores ({platform.machine()}), embedder on {device},"
+        f" Python {platform.python_version()}; Milvus Lite; the whole archive, {report.chunks}"
+        f" chunks; {len(asked)} questions x {args.passes} passes per mode; load average"
+        f" {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at the end.",
+        "",
+        "| state | mode | p50 ms | p90 ms | p99 ms | mean ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for state, times in rows:
+        for mode, values in times.items():
+            lines.append(
+                f"| {state} | {mode} | {percentile(values, 0.5):.1f} |"
+                f" {percentile(values, 0.9):.1f} | {percentile(values, 0.99):.1f} |"
+                f" {statistics.fmean(values):.1f} |"
+            )
+    table = "\n".join(lines)
+    print(table)
+    if args.write:
+        text = args.write.read_text()
+        start = text.index(MARKS[0]) + len(MARKS[0])
+        args.write.write_text(text[:start] + "\n" + table + "\n" + text[text.index(MARKS[1]) :])
+
+
+if __name__ == "__main__":
+    main()
