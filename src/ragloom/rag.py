@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import cached_property
@@ -94,6 +94,13 @@ class RAG:
         if info is not None and not named and info.embedder != self.embedder.name:
             self.__dict__["embedder"] = _embedder_from_name(info.embedder, self.settings)
         return self.embedder
+
+    def wrap_embedder(self, wrap: Callable[[Embedder], Embedder]) -> Embedder:
+        """Replace the embedder searches use by ``wrap(embedder)`` (``ragloom serve``
+        shares one model between its threads this way) and return it."""
+        wrapped = wrap(self._query_embedder())
+        self.__dict__["embedder"] = wrapped
+        return wrapped
 
     def _warm_up_in_background(self) -> None:
         """Load the (likely) query model while the store opens: in a fresh process both

@@ -126,9 +126,13 @@ class Service:
     def open(self) -> None:
         """Open the store (a Milvus Lite file is then ours), pick the model, start the jobs."""
         _ = self.rag.store.client
-        query_embedder = self.rag._query_embedder()  # the collection's, as searches pick it
-        if not isinstance(query_embedder, SharedEmbedder):
-            self.rag.__dict__["embedder"] = SharedEmbedder(query_embedder, _query_batch())
+        self.rag.wrap_embedder(
+            lambda embedder: (
+                embedder
+                if isinstance(embedder, SharedEmbedder)
+                else SharedEmbedder(embedder, _query_batch())
+            )
+        )
         _ = self.llm
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         self.jobs.start()
