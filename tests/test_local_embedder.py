@@ -8,8 +8,10 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from ragloom.embedders.local import LocalEmbedder
+from ragloom.embedders.onnx_runtime import length_batches
 
 TEXTS = [
     "Where does Milvus store data?",
@@ -18,8 +20,16 @@ TEXTS = [
 ]
 
 
-def test_onnx_and_torch_backends_agree(tmp_path: Path) -> None:
-    onnx = LocalEmbedder(cache_dir=str(tmp_path))
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the bundled model's ONNX export (made once: ~10 s)."""
+    path = tmp_path_factory.mktemp("onnx-cache")
+    LocalEmbedder(cache_dir=str(path)).embed(["warm the export cache"])
+    return path
+
+
+def test_onnx_and_torch_backends_agree(onnx_cache: Path) -> None:
+    onnx = LocalEmbedder(cache_dir=str(onnx_cache))
     torch = LocalEmbedder(backend="torch")
     assert onnx.backend == "onnx" and torch.backend == "torch"
     a = np.array(onnx.embed(TEXTS))
@@ -30,14 +40,36 @@ def test_onnx_and_torch_backends_agree(tmp_path: Path) -> None:
     assert onnx.count_tokens(TEXTS[1]) > 256  # counted in full, though the model reads 256
 
 
-def test_a_query_in_a_fresh_process_does_not_import_torch(tmp_path: Path) -> None:
-    LocalEmbedder(cache_dir=str(tmp_path)).embed(["warm the export cache"])
+def test_a_query_in_a_fresh_process_does_not_import_torch(onnx_cache: Path) -> None:
     script = textwrap.dedent(f"""
         import sys
         from ragloom.embedders.local import LocalEmbedder
-        vec = LocalEmbedder(cache_dir={str(tmp_path)!r}).embed(["a question"], "query")[0]
+        vec = LocalEmbedder(cache_dir={str(onnx_cache)!r}).embed(["a question"], "query")[0]
         assert len(vec) == 384
         print("torch" in sys.modules, "sentence_transformers" in sys.modules)
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_length_batches_bound_texts_and_padded_tokens() -> None:
+    lengths = [5, 300, 12, 12, 7, 100, 2, 64, 40, 41]
+    batches = length_batches(lengths, max_texts=3, max_tokens=128)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 3
+        # padded to its longest; only a text over the budget on its own may exceed it
+        assert len(batch) == 1 or len(batch) * max(lengths[i] for i in batch) <= 128
+    in_order = [lengths[i] for batch in batches for i in batch]
+    assert in_order == sorted(in_order)
+    assert length_batches([], 8, 64) == []
+
+
+def test_vectors_do_not_depend_on_the_batch(onnx_cache: Path) -> None:
+    texts = [*TEXTS, "", "short", "a middling sentence about segments " * 8, TEXTS[0]]
+    embedder = LocalEmbedder(cache_dir=str(onnx_cache))
+    together = np.array(embedder.embed(texts))
+    alone = np.array([embedder.embed([text])[0] for text in texts])
+    assert together.shape == (len(texts), 384)
+    assert (together * alone).sum(axis=1).min() > 0.99999
+    assert np.allclose(together[0], together[-1], atol=1e-6)  # the same text, same vector

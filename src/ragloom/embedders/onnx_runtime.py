@@ -102,34 +102,83 @@ def export(model_dir: Path, target: Path) -> None:
             os.unlink(tmp)
 
 
-class OnnxEncoder:
-    """Tokenise with ``tokenizers``, embed with ONNX Runtime, in length-sorted batches."""
+#: Padded tokens per forward pass on a CPU.  Small batches of similar length run as fast
+#: as large ones or faster (their activations stay in cache), and ONNX Runtime keeps the
+#: memory of the largest batch it ran: 64 full-window texts cost ~1.4 GB of RSS, 2,048
+#: tokens ~0.35 GB (benchmarks/encode_vs_ingest.py; docs/benchmarks.md).
+MAX_BATCH_TOKENS = 2048
 
-    def __init__(self, onnx_file: Path, tokenizer_file: Path, max_tokens: int) -> None:
+
+def length_batches(lengths: Sequence[int], max_texts: int, max_tokens: int) -> list[list[int]]:
+    """Indexes of ``lengths`` in batches of similar length, shortest first.
+
+    A batch holds at most ``max_texts`` texts and, padded to its longest, at most
+    ``max_tokens`` tokens (a single text longer than that is a batch of its own).
+    """
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        # Sorted: this text is the batch's longest, so it sets the padded width.
+        if current and (len(current) >= max_texts or (len(current) + 1) * lengths[i] > max_tokens):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class OnnxEncoder:
+    """Tokenise with ``tokenizers``, embed with ONNX Runtime, in batches of similar length."""
+
+    def __init__(
+        self,
+        onnx_file: Path,
+        tokenizer_file: Path,
+        max_tokens: int,
+        max_batch_tokens: int = MAX_BATCH_TOKENS,
+    ) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # Memory patterns pay off for fixed shapes; every batch here has its own, and a
+        # pattern kept per shape only grows the process.
+        options.enable_mem_pattern = False
         self._session = onnxruntime.InferenceSession(
             str(onnx_file), options, providers=["CPUExecutionProvider"]
         )
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        padding = self._tokenizer.padding
+        self._pad_id = int(padding["pad_id"]) if padding else 0
         self._tokenizer.enable_truncation(max_tokens)
-        self._tokenizer.enable_padding()
+        self._tokenizer.no_padding()  # each batch is padded to its own longest text below
+        self.max_batch_tokens = max_batch_tokens
 
     def encode(self, texts: Sequence[str], batch_size: int) -> Any:
-        """Unit vectors for ``texts`` (a float32 array), in the order given."""
+        """Unit vectors for ``texts`` (a float32 array), in the order given.
+
+        Texts are tokenised once, sorted by token count and run in batches of at most
+        ``batch_size`` texts and ``max_batch_tokens`` padded tokens.
+        """
         import numpy as np
 
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
         out: Any = None
-        for start in range(0, len(order), batch_size):
-            picked = order[start : start + batch_size]
-            encoded = self._tokenizer.encode_batch([texts[i] for i in picked])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        for picked in length_batches([len(x) for x in ids], batch_size, self.max_batch_tokens):
+            width = max(len(ids[i]) for i in picked)
+            input_ids = np.full((len(picked), width), self._pad_id, dtype=np.int64)
+            mask = np.zeros((len(picked), width), dtype=np.int64)
+            for row, i in enumerate(picked):
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            feed = {
+                "input_ids": input_ids,
+                "attention_mask": mask,
+                "token_type_ids": np.zeros_like(input_ids),
+            }
             vectors = self._session.run(None, feed)[0]
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
