@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _docs import replace_section
+
 from ragloom import RAG
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +41,6 @@ SETS = {
     "unanswerable (fresh)": (DATA / "data" / "unanswerable_fresh.jsonl", False),
     "off-topic": (DATA / "offtopic.jsonl", False),
 }
-MARKS = ("<!-- abstention:begin -->", "<!-- abstention:end -->")
 
 
 def load(path: Path) -> list[dict[str, object]]:
@@ -127,9 +128,7 @@ def main() -> int:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        text = args.write.read_text()
-        start = text.index(MARKS[0]) + len(MARKS[0])
-        args.write.write_text(text[:start] + "\n" + table + "\n" + text[text.index(MARKS[1]) :])
+        replace_section(args.write, "abstention", table)
     print(f"\nanswers >= 95% of the answerable questions: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 

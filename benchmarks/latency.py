@@ -22,13 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from _docs import replace_section
+
 from ragloom import RAG
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 ARCHIVE = SHARED / "corpus" / "milvus_docs_2.4.x_en.zip"
 QUESTIONS = [SHARED / "eval" / "dev.jsonl", ROOT / "benchmarks" / "data" / "fresh.jsonl"]
-MARKS = ("<!-- warm-latency:begin -->", "<!-- warm-latency:end -->")
 MODES = ("dense", "hybrid")
 
 
@@ -99,9 +100,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.write:
-        text = args.write.read_text()
-        start = text.index(MARKS[0]) + len(MARKS[0])
-        args.write.write_text(text[:start] + "\n" + table + "\n" + text[text.index(MARKS[1]) :])
+        replace_section(args.write, "warm-latency", table)
 
 
 if __name__ == "__main__":

@@ -26,12 +26,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _docs import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 DEFAULT_ARCHIVE = SHARED / "corpus" / "milvus_docs_2.4.x_en.zip"
 SETS = {"dev": SHARED / "eval" / "dev.jsonl", "fresh": ROOT / "benchmarks" / "data" / "fresh.jsonl"}
-MARK_BEGIN = "<!-- retrieval-benchmark:begin -->"
-MARK_END = "<!-- retrieval-benchmark:end -->"
 
 # (label, search mode, options that differ from the defaults)
 CONFIGS: list[tuple[str, str, dict[str, Any]]] = [
@@ -134,9 +134,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if opts.write:
-        text = opts.write.read_text()
-        start, end = text.index(MARK_BEGIN) + len(MARK_BEGIN), text.index(MARK_END)
-        opts.write.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+        replace_section(opts.write, "retrieval-benchmark", table)
 
 
 if __name__ == "__main__":

@@ -31,12 +31,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from _docs import replace_section
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 ARCHIVE = SHARED / "corpus" / "milvus_docs_2.4.x_en.zip"
 SETS = {"dev": SHARED / "eval" / "dev.jsonl", "fresh": ROOT / "benchmarks" / "data" / "fresh.jsonl"}
-MARK_BEGIN = "<!-- retrieval-ablation:begin -->"
-MARK_END = "<!-- retrieval-ablation:end -->"
 POOL = 20
 _WORD = re.compile(r"\w+")
 
@@ -169,9 +169,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if opts.write:
-        text = opts.write.read_text()
-        start, end = text.index(MARK_BEGIN) + len(MARK_BEGIN), text.index(MARK_END)
-        opts.write.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+        replace_section(opts.write, "retrieval-ablation", table)
 
 
 if __name__ == "__main__":
