@@ -1,6 +1,6 @@
 """Cold start: how long a fresh ``ragloom`` process takes to answer.
 
-    .venv/bin/python benchmarks/cold_start.py [--db PATH] [--runs 7]
+    .venv/bin/python benchmarks/cold_start.py [--db PATH] [--runs 7] [--write docs/benchmarks.md]
 
 Times, from a new process each run (median and worst of ``--runs``):
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -25,8 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-ARCHIVE = ROOT.parent / "shared" / "corpus" / "milvus_docs_2.4.x_en.zip"
+from _docs import replace_section
+from _measure import ARCHIVE, device, load, machine
+
 QUESTION = "How is data stored in milvus?"
 
 
@@ -47,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, help="a Milvus Lite file with the archive ingested")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--write", type=Path, help="record the table in this markdown file")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ragloom-cold-") as tmp:
         env = {**os.environ, "RAGLOOM_CACHE_DIR": os.environ.get("RAGLOOM_CACHE_DIR", "")}
@@ -61,16 +62,24 @@ def main() -> None:
         first = timed(search, env)  # may export the model to ONNX
         rows = []
         for label, args in [("ragloom --help", ["--help"]), ("ragloom search", search)]:
+            before = load()
             runs = [timed(args, env) for _ in range(opts.runs)]
-            rows.append((label, statistics.median(runs), max(runs)))
-    print(f"Machine: {os.cpu_count()} CPU cores, {platform.machine()}, no GPU use; Milvus Lite.")
-    print()
-    print("| command | median | worst | runs |")
-    print("|---|---|---|---|")
-    for label, median, worst in rows:
-        print(f"| `{label}` | {median:.2f} s | {worst:.2f} s | {opts.runs} |")
+            rows.append((label, statistics.median(runs), max(runs), f"{before} -> {load()}"))
+    lines = [
+        f"Machine: {machine()}; the query model on {device()}; Milvus Lite."
+        " Measured with `python benchmarks/cold_start.py`.",
+        "",
+        "| command | median | worst | runs | load before -> after |",
+        "|---|---|---|---|---|",
+    ]
+    for label, median, worst, loads in rows:
+        lines.append(f"| `{label}` | {median:.2f} s | {worst:.2f} s | {opts.runs} | {loads} |")
     label = "first `ragloom search` after install (exports the model to ONNX)"
-    print(f"| {label} | {first:.2f} s | | 1 |")
+    lines.append(f"| {label} | {first:.2f} s | | 1 | |")
+    table = "\n".join(lines)
+    print(table)
+    if opts.write:
+        replace_section(opts.write, "cold-start", table)
 
 
 if __name__ == "__main__":

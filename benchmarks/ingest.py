@@ -14,57 +14,19 @@ and what the step embedded:
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_ARCHIVE = ROOT.parent / "shared" / "corpus" / "milvus_docs_2.4.x_en.zip"
-MARK_BEGIN = "<!-- ingest-benchmark:begin -->"
-MARK_END = "<!-- ingest-benchmark:end -->"
-
-
-# Runs the CLI and, on the way out, reports the process's own peak RSS on stderr.
-_CHILD = """
-import resource, sys
-from ragloom.cli import main
-sys.argv = ["ragloom", *sys.argv[1:]]
-try:
-    main()
-finally:
-    print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-"""
-
-
-def run_step(args: list[str], env: dict[str, str]) -> tuple[float, float, dict[str, object]]:
-    """Run ``ragloom ARGS`` in a child; wall seconds, its peak RSS in MiB, its JSON report."""
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, *args], env=env, capture_output=True, text=True
-    )
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"ragloom {' '.join(args)} failed:\n{proc.stderr}")
-    peak_kb = next(
-        int(line.split()[1]) for line in proc.stderr.splitlines() if line.startswith("PEAK_RSS_KB")
-    )
-    return seconds, peak_kb / 1024, json.loads(proc.stdout)
-
-
-def machine() -> str:
-    """One line about where the numbers come from."""
-    return f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}"
+from _docs import replace_section
+from _measure import ARCHIVE, device, machine, run_ragloom
 
 
 def main() -> None:
     """Run the steps and print (and optionally record) the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
+    parser.add_argument("--archive", type=Path, default=ARCHIVE)
     parser.add_argument("--write", type=Path, help="replace the table in this markdown file")
     opts = parser.parse_args()
     if not opts.archive.is_file():
@@ -78,26 +40,29 @@ def main() -> None:
             ("re-run, nothing changed", []),
             ("--rebuild (vectors from the cache)", ["--rebuild"]),
         ]:
-            seconds, rss, report = run_step(common + extra, env)
-            rows.append((label, seconds, rss, report))
-            print(f"{label}: {seconds:.1f}s", file=sys.stderr)
+            run = run_ragloom(common + extra, env)
+            rows.append((label, run))
+            print(f"{label}: {run.wall:.1f}s", file=sys.stderr)
     lines = [
-        f"Machine: {machine()}; bundled all-MiniLM-L6-v2 on the CPU; Milvus Lite.",
+        f"Machine: {machine()}; bundled all-MiniLM-L6-v2 on {device()}; Milvus Lite."
+        " Measured with `python benchmarks/ingest.py`; the full ingest includes the one-time"
+        " export of the model to ONNX (a fresh cache folder).",
         "",
-        "| step | wall time | in-process | peak RSS | documents | chunks | embedded |",
-        "|---|---|---|---|---|---|---|",
+        "| step | wall time | in-process | CPU time | peak RSS | documents | chunks | embedded"
+        " | load before -> after |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, seconds, rss, report in rows:
+    for label, run in rows:
+        report = run.report
         lines.append(
-            f"| {label} | {seconds:.1f} s | {float(str(report['seconds'])):.1f} s | {rss:.0f} MiB"
-            f" | {report['files']} | {report['chunks']} | {report['embedded']} |"
+            f"| {label} | {run.wall:.1f} s | {float(str(report['seconds'])):.1f} s"
+            f" | {run.cpu:.1f} s | {run.peak_mib:,.0f} MiB | {report['files']}"
+            f" | {report['chunks']} | {report['embedded']} | {run.loads} |"
         )
     table = "\n".join(lines)
     print(table)
     if opts.write:
-        text = opts.write.read_text()
-        start, end = text.index(MARK_BEGIN) + len(MARK_BEGIN), text.index(MARK_END)
-        opts.write.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+        replace_section(opts.write, "ingest-benchmark", table)
 
 
 if __name__ == "__main__":
