@@ -133,7 +133,9 @@ def export_onnx(cache_dir: Path) -> Run:
         "t = time.perf_counter()\n"
         f"LocalEmbedder(cache_dir={str(cache_dir)!r}).warm_up()\n"
         "u = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(time.perf_counter() - t, u.ru_utime + u.ru_stime, u.ru_maxrss)\n"
+        "c = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "cpu = u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime\n"
+        "print(time.perf_counter() - t, cpu, max(u.ru_maxrss, c.ru_maxrss))\n"
     )
     before = load()
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -296,7 +296,8 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     machines = sorted({r["machine"] for r in rows})
     return "\n".join(
         [
-            f"Machine: {'; '.join(machines)}. Index HNSW (M=16, efConstruction=200, IP),"
+            f"Machine: {'; '.join(machines)}; no embedding model (synthetic vectors)."
+            " Index HNSW (M=16, efConstruction=200, IP),"
             f" searches k={K}, ef=100, {rows[0]['queries'] if rows else 0} random queries;"
             " vectors random unit 384-d near a 32-d subspace (as embeddings are), texts"
             " ~900 characters. Load: while inserting /"
@@ -327,12 +328,14 @@ def main() -> None:
     parser.add_argument("--bm25", action="store_true", help="also index the text for BM25")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results are kept")
     parser.add_argument("--write", type=Path, help="record the table in this markdown file")
+    parser.add_argument("--table", action="store_true", help="only show the kept results")
     opts = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="ragloom-scale-") as tmp:
-        result = run(opts, Path(tmp))
     results = json.loads(opts.results.read_text()) if opts.results.is_file() else {}
-    results[f"{result['store']}{' + BM25' if opts.bm25 else ''}:{opts.n}"] = result
-    opts.results.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    if not opts.table:
+        with tempfile.TemporaryDirectory(prefix="ragloom-scale-") as tmp:
+            result = run(opts, Path(tmp))
+        results[f"{result['store']}{' + BM25' if opts.bm25 else ''}:{opts.n}"] = result
+        opts.results.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
     table = render(results)
     print(table)
     if opts.write:

@@ -73,3 +73,17 @@ def test_vectors_do_not_depend_on_the_batch(onnx_cache: Path) -> None:
     assert together.shape == (len(texts), 384)
     assert (together * alone).sum(axis=1).min() > 0.99999
     assert np.allclose(together[0], together[-1], atol=1e-6)  # the same text, same vector
+
+
+def test_the_export_runs_in_a_child_process(tmp_path: Path) -> None:
+    # torch and transformers cost ~1 GB once imported: a first ingest must not keep them.
+    script = textwrap.dedent(f"""
+        import sys
+        from ragloom.embedders.local import LocalEmbedder
+        embedder = LocalEmbedder(cache_dir={str(tmp_path)!r})
+        assert len(embedder.embed(["exported on first use"])[0]) == 384
+        print(embedder.backend, "torch" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["onnx", "False"]
+    assert list(tmp_path.glob("onnx/*/model.onnx"))

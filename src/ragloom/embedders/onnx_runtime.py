@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -54,7 +56,35 @@ def cached_model_path(model_dir: Path, cache_dir: Path) -> Path:
     return cache_dir / "onnx" / f"{model_dir.name}-{digest}" / "model.onnx"
 
 
+# Runs export_here in a child; the parent's sys.path is passed on so it finds ragloom.
+_EXPORT_CHILD = """
+import json, sys
+sys.path[:0] = json.loads(sys.argv[1])
+from pathlib import Path
+from ragloom.embedders.onnx_runtime import export_here
+export_here(Path(sys.argv[2]), Path(sys.argv[3]))
+"""
+
+
 def export(model_dir: Path, target: Path) -> None:
+    """Export the model to ``target``, in a child process.
+
+    The export needs torch and transformers, ~1 GB of memory a process keeps once they are
+    imported (an ingest that exported in-process peaked at 2.8 GB); the encoder needs
+    neither, so they never enter this process.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", _EXPORT_CHILD, json.dumps(sys.path), str(model_dir), str(target)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        lines = proc.stderr.strip().splitlines() or ["(no message)"]
+        raise RuntimeError(f"exporting {model_dir.name} to ONNX failed: {lines[-1]}")
+
+
+def export_here(model_dir: Path, target: Path) -> None:
     """Export the model with its pooling and normalisation (needs torch and onnx)."""
     import torch
     from transformers import AutoModel
