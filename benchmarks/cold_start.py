@@ -59,7 +59,8 @@ def main() -> None:
             print("ingesting the archive (once)...", file=sys.stderr)
             timed(["ingest", str(ARCHIVE), "--uri", str(db), "--json"], env)
         search = ["search", QUESTION, "-k", "3", "--uri", str(db)]
-        first = timed(search, env)  # may export the model to ONNX
+        exports = not any(Path(env["RAGLOOM_CACHE_DIR"]).glob("onnx/*/model.onnx"))
+        first = timed(search, env)
         rows = []
         for label, args in [("ragloom --help", ["--help"]), ("ragloom search", search)]:
             before = load()
@@ -74,7 +75,10 @@ def main() -> None:
     ]
     for label, median, worst, loads in rows:
         lines.append(f"| `{label}` | {median:.2f} s | {worst:.2f} s | {opts.runs} | {loads} |")
-    label = "first `ragloom search` after install (exports the model to ONNX)"
+    if exports:
+        label = "first `ragloom search` after install (exports the model to ONNX)"
+    else:
+        label = "first `ragloom search` on the file (the ingest exported the model)"
     lines.append(f"| {label} | {first:.2f} s | | 1 | |")
     table = "\n".join(lines)
     print(table)
