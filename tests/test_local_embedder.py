@@ -87,3 +87,19 @@ def test_the_export_runs_in_a_child_process(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["onnx", "False"]
     assert list(tmp_path.glob("onnx/*/model.onnx"))
+
+
+def test_python_api_search_in_fresh_processes(onnx_cache: Path, tmp_path: Path) -> None:
+    """``RAG.search`` loads the model in a thread while the store opens: both import
+    numpy, which must not meet half-initialised (it did in about half of fresh runs)."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "storage.md").write_text("# Storage\n\nMilvus stores data in MinIO and etcd.\n")
+    db = tmp_path / "fresh.db"
+    setup = f"from ragloom import RAG\nprint(RAG(uri={str(db)!r}, cache_dir={str(onnx_cache)!r})"
+    subprocess.run([sys.executable, "-c", f"{setup}.ingest([{str(docs)!r}]))"], check=True)
+    search = f"{setup}.search('Where does Milvus store data?', k=1)[0].source)"
+    for _ in range(4):
+        out = subprocess.run([sys.executable, "-c", search], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().endswith("storage.md")

@@ -111,6 +111,12 @@ class RAG:
         self._warm_up_started = True
         warm_up = getattr(self.embedder, "warm_up", None)
         if callable(warm_up):
+            # Both threads import numpy (the model's runtime, and pymilvus); importlib
+            # resolves two threads entering one C-extension package at once by handing
+            # one of them a half-initialised module ("cannot load module more than once
+            # per process"), so it is imported here first.
+            import numpy  # noqa: F401
+
             threading.Thread(target=_quietly, args=(warm_up,), daemon=True).start()
 
     def chunk_settings(self, splitter: str | None = None) -> ChunkSettings:
