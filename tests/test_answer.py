@@ -205,6 +205,25 @@ def test_relevance_is_the_dense_score_whatever_the_mode(rag: RAG) -> None:
     assert rag.abstain_threshold() == 0.1  # configured; calibrated only for known embedders
 
 
+def test_hybrid_hits_carry_their_dense_scores_so_asking_searches_once(
+    rag: RAG, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hybrid = rag.search(QUESTION, 3)
+    assert hybrid[0].dense_score is not None
+    calls: list[str] = []
+    original = rag.store.search
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(str(args[3] if len(args) > 3 else kwargs.get("mode")))
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(rag.store, "search", counted)
+    rag.relevance(QUESTION, hybrid, mode="hybrid")
+    assert calls == []  # no second, dense-only search for the relevance
+    rag.ask(QUESTION, llm="none")
+    assert sorted(calls) == ["bm25", "dense"]  # the hybrid search's two routes, once each
+
+
 def test_empty_collection_abstains(tmp_path: Path) -> None:
     with RAG(uri=str(tmp_path / "empty.db"), embedder=FakeEmbedder()) as empty:
         answer = empty.ask("anything?", llm=FakeLLM())

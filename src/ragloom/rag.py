@@ -312,10 +312,14 @@ class RAG:
     ) -> float | None:
         """How well the collection covers ``question``: the best passage's dense score.
 
-        Dense scores are cosine similarities whatever the search mode (hybrid scores are
-        ranks fused by RRF and say nothing about relevance), so abstention compares this
-        to one calibrated threshold.  ``hits`` from a dense search are reused.
+        Dense scores are cosine similarities whatever the search mode (fused hybrid
+        scores say nothing about relevance on their own), so abstention compares this to
+        one calibrated threshold.  ``hits`` that carry their dense scores (from a dense
+        or a weighted hybrid search) are reused; otherwise a dense search asks.
         """
+        scored = [h.dense_score for h in hits if h.dense_score is not None]
+        if scored:
+            return max(scored)
         if hits and mode == "dense":
             return hits[0].score
         best = self.search(question, 1, mode="dense", where=where, sources=sources)

@@ -203,7 +203,9 @@ def join_neighbours(hits: Sequence[Hit], pool: int) -> list[Hit]:
         used.add(partner)
         other = hits[partner]
         first, second = (other, hit) if other.position < hit.position else (hit, other)
-        out.append(replace(hit, text=join_text(first.text, second.text)))
+        dense = [s for s in (hit.dense_score, other.dense_score) if s is not None]
+        joined = join_text(first.text, second.text)
+        out.append(replace(hit, text=joined, dense_score=max(dense) if dense else None))
     return out
 
 

@@ -563,6 +563,7 @@ class MilvusStore:
                     chunk_id=str(row.get("id", "")),
                     position=int(entity.get("position", 0)),
                     metadata=entity.get("meta") or {},
+                    dense_score=score if mode == "dense" else None,
                 )
             )
         return hits

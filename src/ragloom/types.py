@@ -51,7 +51,12 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved chunk with its rank (1-based) and score."""
+    """One retrieved chunk with its rank (1-based) and score.
+
+    ``dense_score`` is the chunk's cosine with the question when a dense search saw it
+    (None for a chunk only BM25 found): what abstention compares with its threshold,
+    whatever the mode's own ``score`` is.
+    """
 
     rank: int
     score: float
@@ -61,6 +66,7 @@ class Hit:
     chunk_id: str
     position: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    dense_score: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape the CLI and HTTP API print."""
