@@ -1,5 +1,6 @@
 """``ragloom serve`` as a user runs it: a separate process that owns its Milvus Lite file,
-so a CLI command on the same file says which server to use; refusals before listening."""
+so a search on the same file asks it, and other CLI commands say which server to use;
+refusals before listening."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,15 +23,14 @@ from tests.cli_helpers import ragloom
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
-    """``python -m ragloom serve --port 0`` over a new Milvus Lite file; (url, db, process)."""
-    db = tmp_path / "owned.db"
-    env = {**os.environ, "RAGLOOM_CACHE_DIR": str(tmp_path / "cache"), "RAGLOOM_LLM": "none"}
+@contextmanager
+def serving(db: Path, cache: Path, cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """``python -m ragloom serve --port 0`` over ``db``; (url, process)."""
+    env = {**os.environ, "RAGLOOM_CACHE_DIR": str(cache), "RAGLOOM_LLM": "none"}
     env.pop("RAGLOOM_API_KEY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "ragloom", "serve", "--port", "0", "--uri", str(db)],
-        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
     )  # fmt: skip
     assert process.stderr is not None
     try:
@@ -40,11 +41,19 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
         else:
             pytest.fail(f"ragloom serve exited with {process.wait()} before serving")
         threading.Thread(target=process.stderr.read, daemon=True).start()  # never a full pipe
-        yield found.group(1), db, process
+        yield found.group(1), process
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen[str]]]:
+    """A server over a new Milvus Lite file; (url, db, process)."""
+    db = tmp_path / "owned.db"
+    with serving(db, tmp_path / "cache", tmp_path) as (url, process):
+        yield url, db, process
 
 
 def test_a_cli_command_on_a_served_file_names_the_server(
@@ -91,3 +100,45 @@ def test_a_port_in_use_is_reported(tmp_path: Path) -> None:
     assert run.code == 1
     assert f"port {port} on 127.0.0.1 is in use" in run.stderr
     assert not (tmp_path / ".x.db.server.json").exists()
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the bundled model's ONNX export (made once)."""
+    from ragloom.embedders.local import LocalEmbedder
+
+    path = tmp_path_factory.mktemp("model-cache")
+    LocalEmbedder(cache_dir=str(path)).embed(["export the model once"])
+    return path
+
+
+def test_a_search_on_a_served_file_asks_the_server(
+    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "storage.md").write_text("# Storage\n\nMilvus stores inserted data in MinIO.\n")
+    (docs / "tokens.md").write_text("# Tokens\n\nAn API key is sent as a bearer token.\n")
+    db = tmp_path / "owned.db"
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
+    question = "Where does Milvus store data?"
+    assert ragloom("ingest", str(docs), "--uri", str(db)).code == 0
+    alone = ragloom("search", question, "--uri", str(db), "--json")
+    assert alone.code == 0 and "ragloom server" not in alone.stderr
+
+    with serving(db, model_cache, tmp_path) as (url, _):
+        run = ragloom("search", question, "--uri", str(db), "--json")
+        assert run.code == 0, run.stderr
+        assert f"searched through the ragloom server at {url}" in run.stderr
+        served = [{k: v for k, v in h.items() if k != "name"} for h in run.json()["hits"]]
+        assert served == alone.json()["hits"]  # the same passages, scores and order
+
+        text = ragloom("search", question, "--uri", str(db), "-k", "1", "--mode", "dense")
+        assert text.code == 0 and "storage.md" in text.stdout and "[1]" in text.stdout
+
+        bad = ragloom("search", question, "--uri", str(db), "--where", "no_such_field == 1")
+        assert bad.code == 1 and f"the ragloom server at {url} refused the search" in bad.stderr
+
+        # Not what the server serves: the file is still locked, and the message says by whom.
+        other = ragloom("search", question, "--uri", str(db), "--collection", "other")
+        assert other.code == 1 and f"is owned by a ragloom server at {url}" in other.stderr

@@ -89,10 +89,11 @@ def _server_record(uri: str) -> Path:
     return path.with_name(f".{path.name}.server.json")
 
 
-def announce_server(uri: str, url: str) -> Path:
-    """Record, beside the database, that a ragloom server at ``url`` (this process) owns it."""
+def announce_server(uri: str, url: str, collection: str | None = None) -> Path:
+    """Record, beside the database, that a ragloom server at ``url`` (this process) owns
+    it and serves ``collection``."""
     record = _server_record(uri)
-    record.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    record.write_text(json.dumps({"url": url, "pid": os.getpid(), "collection": collection}))
     return record
 
 
@@ -108,10 +109,18 @@ def withdraw_server(uri: str) -> None:
 
 def server_url(uri: str) -> str | None:
     """The URL of the ragloom server that owns the database, if one is running."""
+    found = serving(uri)
+    return found[0] if found else None
+
+
+def serving(uri: str) -> tuple[str, str | None] | None:
+    """``(url, collection)`` of the ragloom server that owns the database, if one is
+    running (collection None: recorded by an older ragloom)."""
     try:
         data = json.loads(_server_record(uri).read_text())
         url, pid = str(data["url"]), int(data["pid"])
-    except (OSError, ValueError, KeyError, TypeError, ConfigError):
+        collection = data.get("collection")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ConfigError):
         return None
     try:
         os.kill(pid, 0)  # a record left by a killed server names a dead process
@@ -119,7 +128,7 @@ def server_url(uri: str) -> str | None:
         return None
     except PermissionError:
         pass  # alive, another user's
-    return url
+    return url, (str(collection) if collection is not None else None)
 
 
 _users: dict[str, int] = {}

@@ -183,28 +183,60 @@ def search(
     token: TokenOpt = None,
     collection: CollectionOpt = None,
 ) -> None:
-    """Print the passages that best match a question, with their sources."""
+    """Print the passages that best match a question, with their sources.
+
+    On a Milvus Lite file that a running `ragloom serve` owns, the server is asked."""
     check_mode(mode)
-    with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
-        hits = rag.search(
-            question, k=k, mode=search_mode(rag, mode), where=where, sources=source or (),
-            rerank=rerank,
-        )  # fmt: skip
+    hits = None
+    if rerank is None and embedder is None:
+        hits = _search_via_server(uri, collection, question, k, mode, where, source or ())
+    if hits is None:
+        with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+            found = rag.search(
+                question, k=k, mode=search_mode(rag, mode), where=where, sources=source or (),
+                rerank=rerank,
+            )  # fmt: skip
+        hits = [h.to_dict() for h in found]
     if as_json:
-        payload = {"query": question, "hits": [h.to_dict() for h in hits]}
-        typer.echo(json.dumps(payload, ensure_ascii=False))
+        typer.echo(json.dumps({"query": question, "hits": hits}, ensure_ascii=False))
         return
     if not hits:
         typer.echo("no passages found: ingest some documents first (ragloom ingest PATH)")
         return
     for hit in hits:
-        where_from = display(hit.source) + (f" › {hit.heading}" if hit.heading else "")
-        typer.secho(f"[{hit.rank}] {where_from}  (score {hit.score:.3f})", bold=True)
-        text = hit.text.strip()
+        heading = hit["heading"]
+        where_from = display(hit["source"]) + (f" › {heading}" if heading else "")
+        typer.secho(f"[{hit['rank']}] {where_from}  (score {hit['score']:.3f})", bold=True)
+        text = hit["text"].strip()
         typer.echo(
             "    " + (text[:700] + " …" if len(text) > 700 else text).replace("\n", "\n    ")
         )
         typer.echo()
+
+
+def _search_via_server(
+    uri: str | None, collection: str | None, question: str, k: int, mode: str | None,
+    where: str | None, sources: list[str] | tuple[str, ...],
+) -> list[dict[str, Any]] | None:  # fmt: skip
+    """The hits from the ragloom server owning the file, or None to search here."""
+    from ragloom.cli.forward import search_via_server
+    from ragloom.config import load_settings
+    from ragloom.errors import RagloomError
+
+    try:
+        settings = load_settings(uri=uri, collection=collection)
+        found = search_via_server(
+            settings.uri, settings.collection, question, k, mode, where, sources,
+            timeout=max(settings.timeout, 30.0),
+        )  # fmt: skip
+    except RagloomError as exc:
+        err(str(exc))
+        raise typer.Exit(1) from None
+    if found is None:
+        return None
+    url, hits = found
+    err(f"searched through the ragloom server at {url}, which has {settings.uri} open")
+    return hits
 
 
 @app.command()

@@ -39,7 +39,9 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=8000, description="what to look for")
     k: int = Field(3, ge=1, le=100, description="passages to return")
-    mode: Mode | None = Field(None, description="dense, bm25 or hybrid; default dense")
+    mode: Mode | None = Field(
+        None, description="dense, bm25 or hybrid; default: hybrid where the store has BM25"
+    )
     where: str | None = Field(None, description="a Milvus filter expression")
     sources: list[str] = Field([], description="only sources matching these globs")
 

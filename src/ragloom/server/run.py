@@ -87,7 +87,7 @@ def serve(
     url = url_of(sock)
     uri = rag.settings.uri
     if lite.is_lite_uri(uri):
-        lite.announce_server(uri, url)
+        lite.announce_server(uri, url, rag.settings.collection)
     try:
         say(
             f"serving collection '{rag.settings.collection}' of {uri} at {url}/ (API docs"
