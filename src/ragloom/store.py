@@ -461,8 +461,23 @@ class MilvusStore:
         found = self._call(
             self.client.search, self.collection, data=[term], anns_field="sparse",
             limit=1, output_fields=["position"], search_params={"metric_type": "BM25"},
+            **self._read_level(),
         )  # fmt: skip
         return bool(found and found[0])
+
+    def _read_level(self) -> dict[str, str]:
+        """The consistency searches ask of a Milvus server: ``Session``.
+
+        Collections are created ``Strong``, and a Strong search on a server waits for the
+        next time tick (200 ms by default) so that it sees every write made anywhere.
+        ``Session`` still sees every write this client made (an ingest then a search in
+        one process, ``ragloom serve``), and what other processes wrote once the server
+        has applied it, which a finished ``ragloom ingest`` (it ends with a flush)
+        always is: the same hits, about 200 ms sooner.  Reads that decide what to write
+        or delete (sync's lookups, counts) keep the collection's Strong level.  Milvus
+        Lite has no time ticks, and nothing to ask.
+        """
+        return {} if self.is_lite else {"consistency_level": "Session"}
 
     def _engine_search(
         self, data: Any, field: str, k: int, filter_expr: str, metric: str, params: dict[str, Any]
@@ -519,7 +534,7 @@ class MilvusStore:
                 result = self._call(
                     self.client.search, self.collection, data=[vector], anns_field="vector",
                     limit=k, filter=filter_expr, output_fields=OUTPUT_FIELDS,
-                    search_params=dense_params,
+                    search_params=dense_params, **self._read_level(),
                 )  # fmt: skip
         elif mode == "bm25":
             if not terms.strip():
@@ -529,7 +544,7 @@ class MilvusStore:
                 result = self._call(
                     self.client.search, self.collection, data=[terms], anns_field="sparse",
                     limit=k, filter=filter_expr, output_fields=OUTPUT_FIELDS,
-                    search_params={"metric_type": "BM25"},
+                    search_params={"metric_type": "BM25"}, **self._read_level(),
                 )  # fmt: skip
         else:
             from pymilvus import AnnSearchRequest, RRFRanker
@@ -546,7 +561,7 @@ class MilvusStore:
             ]  # fmt: skip
             result = self._call(
                 self.client.hybrid_search, self.collection, requests, RRFRanker(rrf_k),
-                limit=k, output_fields=OUTPUT_FIELDS,
+                limit=k, output_fields=OUTPUT_FIELDS, **self._read_level(),
             )  # fmt: skip
         hits = []
         for rank, row in enumerate(result[0] if result else [], start=1):
