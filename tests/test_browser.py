@@ -129,3 +129,22 @@ def test_the_page_asks_for_the_api_key_and_uses_it(browser: Any, tmp_path: Path)
         page.click("#key-form button")
         page.wait_for_selector("#status-line:has-text('0 documents')")
         assert page.evaluate("localStorage.getItem('ragloom-api-key')") == "page-key"
+
+
+def test_the_api_docs_render_without_the_internet(browser: Any, tmp_path: Path) -> None:
+    with running_server(tmp_path / "ragloom.db") as url:
+        page = browser.new_page()
+        remote: list[str] = []
+
+        def only_loopback(route: Any) -> None:
+            if route.request.url.startswith(url):
+                route.continue_()
+            else:
+                remote.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_loopback)
+        page.goto(url + "/docs")
+        page.locator(".opblock-summary-path:has-text('/v1/search')").first.wait_for()
+        assert page.locator(".opblock").count() >= 9  # every endpoint, from /openapi.json
+        assert remote == []  # nothing asked of another host

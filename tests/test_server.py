@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -269,4 +270,12 @@ def test_openapi_docs_describe_the_endpoints(client: httpx.Client) -> None:
     for path in ("/v1/ingest", "/v1/jobs/{job_id}", "/v1/search", "/v1/ask", "/v1/sources",
                  "/v1/status", "/healthz", "/v1/models", "/v1/chat/completions"):  # fmt: skip
         assert path in paths
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Swagger UI from this server, not a CDN: the API docs work on an offline machine.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert len(assets) >= 3
+    for asset in assets:
+        assert asset.startswith(str(client.base_url).rstrip("/") + "/docs/files/"), asset
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 500

@@ -67,6 +67,8 @@ def create_app(rag: RAG, options: ServerOptions | None = None) -> FastAPI:
         description="Ask your documents: ingest, search and cited answers over one Milvus"
         " collection, and an OpenAI-compatible chat endpoint.",
         lifespan=lifespan,
+        docs_url=None,  # served below, with Swagger UI's files from this machine
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.service = service
     install_error_handlers(app)
@@ -79,9 +81,24 @@ def create_app(rag: RAG, options: ServerOptions | None = None) -> FastAPI:
         return FileResponse(page / "index.html", headers=_NO_CACHE)
 
     app.mount("/web", StaticFiles(directory=page), name="web")
+    _api_docs(app)
     # Added last, run first: the guard refuses before a body is read, then sizes count.
     app.add_middleware(BodyLimit, limits=options.limits, upload_paths=UPLOAD_PATHS)
     app.add_middleware(
         AccessGuard, api_key=options.api_key or None, allowed_hosts=options.allowed_hosts
     )
     return app
+
+
+def _api_docs(app: FastAPI) -> None:
+    """Swagger UI at ``/docs`` from the ``fastapi-swagger`` package's files, not a CDN."""
+    from fastapi_swagger import patch_fastapi  # type: ignore[import-untyped]
+
+    patch_fastapi(
+        app,
+        redirect_from_root_to_docs=False,  # "/" is the page
+        title=f"{app.title} API",
+        swagger_js_url="/docs/files/swagger-ui-bundle.js",
+        swagger_css_url="/docs/files/swagger-ui.css",
+        swagger_favicon_url="/docs/files/favicon-32x32.png",
+    )
