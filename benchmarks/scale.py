@@ -289,8 +289,9 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     for r in rows:
         if "bounded_p50_ms" in r:
             lines.append(
-                f"\nOn the server, each ragloom search waits for Strong consistency (up to one"
-                f" 200 ms time tick of Milvus 2.3); the same search with Bounded consistency:"
+                f"\nOn the server, ragloom's searches ask for Session consistency (a Strong"
+                f" search waits for the next 200 ms time tick of Milvus 2.3); for comparison,"
+                f" the same search through pymilvus with Bounded consistency:"
                 f" p50 {r['bounded_p50_ms']:.1f} ms, p99 {r['bounded_p99_ms']:.1f} ms"
                 f" ({r['n']:,} chunks)."
             )
