@@ -24,9 +24,11 @@ pytestmark = pytest.mark.timeout(90)
 
 
 @contextmanager
-def serving(db: Path, cache: Path, cwd: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def serving(
+    db: Path, cache: Path, cwd: Path, **extra_env: str
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """``python -m ragloom serve --port 0`` over ``db``; (url, process)."""
-    env = {**os.environ, "RAGLOOM_CACHE_DIR": str(cache), "RAGLOOM_LLM": "none"}
+    env = {**os.environ, "RAGLOOM_CACHE_DIR": str(cache), "RAGLOOM_LLM": "none", **extra_env}
     env.pop("RAGLOOM_API_KEY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "ragloom", "serve", "--port", "0", "--uri", str(db)],
@@ -112,7 +114,7 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_a_search_on_a_served_file_asks_the_server(
+def test_search_and_ask_on_a_served_file_go_through_the_server(
     tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     docs = tmp_path / "docs"
@@ -125,6 +127,9 @@ def test_a_search_on_a_served_file_asks_the_server(
     assert ragloom("ingest", str(docs), "--uri", str(db)).code == 0
     alone = ragloom("search", question, "--uri", str(db), "--json")
     assert alone.code == 0 and "ragloom server" not in alone.stderr
+    monkeypatch.setenv("RAGLOOM_LLM", "none")
+    asked_alone = ragloom("ask", question, "--uri", str(db), "--json")
+    assert asked_alone.code == 0 and asked_alone.json()["citations"]
 
     with serving(db, model_cache, tmp_path) as (url, _):
         run = ragloom("search", question, "--uri", str(db), "--json")
@@ -142,3 +147,42 @@ def test_a_search_on_a_served_file_asks_the_server(
         # Not what the server serves: the file is still locked, and the message says by whom.
         other = ragloom("search", question, "--uri", str(db), "--collection", "other")
         assert other.code == 1 and f"is owned by a ragloom server at {url}" in other.stderr
+
+        # Asking: the server's extractive answer, the same as the one given without it.
+        asked = ragloom("ask", question, "--uri", str(db), "--json")
+        assert asked.code == 0, asked.stderr
+        assert f"asking the ragloom server at {url}" in asked.stderr
+        served_answer, local_answer = asked.json(), asked_alone.json()
+        assert served_answer.pop("notes") and local_answer.pop("notes")  # who chose the model
+        assert served_answer == local_answer
+        for streamed in ("--stream", "--no-stream"):
+            shown = ragloom("ask", question, "--uri", str(db), streamed)
+            assert shown.code == 0, shown.stderr
+            assert "Extractive answer" in shown.stdout and "MinIO" in shown.stdout
+            assert "Sources:" in shown.stdout and "storage.md" in shown.stdout
+        # A model the server does not answer with: not forwarded, the lock is reported.
+        monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-never-used")
+        elsewhere = ragloom("ask", question, "--uri", str(db), "--llm", "deepseek")
+        assert elsewhere.code == 1 and f"owned by a ragloom server at {url}" in elsewhere.stderr
+
+
+def test_ask_through_a_server_whose_model_is_down_says_so(
+    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "storage.md").write_text("# Storage\n\nMilvus stores inserted data in MinIO.\n")
+    db = tmp_path / "owned.db"
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
+    assert ragloom("ingest", str(docs), "--uri", str(db)).code == 0
+    with socket.socket() as closed:  # a port nothing listens on: the model is down
+        closed.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+    down = {"RAGLOOM_LLM": "openai", "OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": dead,
+            "RAGLOOM_LLM_RETRIES": "0"}  # fmt: skip
+    with serving(db, model_cache, tmp_path, **down) as (url, _):
+        for streamed in ("--stream", "--no-stream"):
+            run = ragloom("ask", "Where does Milvus store data?", "--uri", str(db), streamed)
+            assert run.code == 1
+            assert f"the ragloom server at {url} could not answer: could not reach" in run.stderr
+            assert "OPENAI_BASE_URL" in run.stderr and "Traceback" not in run.stderr

@@ -79,6 +79,15 @@ class Hit:
             "chunk_id": self.chunk_id,
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Hit:
+        """A hit from its JSON shape (``to_dict``; extra keys are ignored)."""
+        return cls(
+            rank=int(data["rank"]), score=float(data["score"]), text=str(data["text"]),
+            source=str(data["source"]), heading=str(data.get("heading", "")),
+            chunk_id=str(data["chunk_id"]),
+        )  # fmt: skip
+
 
 @dataclass
 class IngestReport:
@@ -150,6 +159,12 @@ class Citation:
         return {"n": self.n, "chunk_id": self.chunk_id, "source": self.source,
                 "heading": self.heading}  # fmt: skip
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Citation:
+        """A citation from its JSON shape (``to_dict``; extra keys are ignored)."""
+        return cls(int(data["n"]), str(data["chunk_id"]), str(data["source"]),
+                   str(data.get("heading", "")))  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -193,3 +208,22 @@ class Answer:
             "relevance": None if self.relevance is None else round(self.relevance, 6),
             "notes": list(self.notes),
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Answer:
+        """An answer from its JSON shape (``to_dict``, as ``POST /v1/ask`` returns it)."""
+        relevance = data.get("relevance")
+        return cls(
+            question=str(data.get("question", "")),
+            text=str(data.get("answer", "")),
+            citations=tuple(Citation.from_dict(c) for c in data.get("citations", [])),
+            hits=tuple(Hit.from_dict(h) for h in data.get("hits", [])),
+            abstained=bool(data.get("abstained", False)),
+            abstain_reason=data.get("abstain_reason"),
+            provider=str(data.get("provider", "none")),
+            model=str(data.get("model", "")),
+            usage={str(k): int(v) for k, v in (data.get("usage") or {}).items()},
+            removed_citations=tuple(int(n) for n in data.get("removed_citations", [])),
+            relevance=None if relevance is None else float(relevance),
+            notes=tuple(str(n) for n in data.get("notes", [])),
+        )

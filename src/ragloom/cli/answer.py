@@ -121,9 +121,14 @@ def ask(
     token: TokenOpt = None,
     collection: CollectionOpt = None,
 ) -> None:
-    """Answer a question from the collection, citing the passages it used."""
+    """Answer a question from the collection, citing the passages it used.
+
+    On a Milvus Lite file that a running `ragloom serve` owns, the server answers (when
+    --llm and --model, if given, are the server's own)."""
     _check_choices(llm, mode)
     live = not as_json and (stream if stream is not None else sys.stdout.isatty())
+    if _ask_via_server(uri, collection, question, llm, model, k, mode, source, live, as_json):
+        return
     with open_rag(uri=uri, token=token, collection=collection) as rag:
         extractive = rag.get_llm(llm, model).provider == "none"
         items = rag.stream(
@@ -136,6 +141,43 @@ def ask(
             typer.echo(json.dumps(final_answer(items).to_dict(), ensure_ascii=False))
         else:
             _print_answer(items, live=live, extractive=extractive)
+
+
+def _ask_via_server(
+    uri: str | None, collection: str | None, question: str, llm: str | None,
+    model: str | None, k: int, mode: str | None, source: list[str] | None, live: bool,
+    as_json: bool,
+) -> bool:  # fmt: skip
+    """Answer through the ragloom server owning the file; False to answer here."""
+    from ragloom.cli import forward
+    from ragloom.config import load_settings
+
+    try:
+        settings = load_settings(uri=uri, collection=collection)
+        url = forward.owner(settings.uri, settings.collection)
+        if url is None:
+            return False
+        served = forward.server_llm(url, timeout=10.0)
+        if served is None:
+            return False
+        provider, served_model = served
+        if (llm and llm.strip().lower() != provider) or (model and model != served_model):
+            return False  # another model than the server's: the lock message says why not
+        err(f"asking the ragloom server at {url}, which has {settings.uri} open")
+        items = forward.ask_via_server(
+            url, settings.uri, question, k, mode, source or (), stream=live,
+            timeout=settings.llm_deadline + 30.0,
+        )  # fmt: skip
+        if as_json:
+            from ragloom.answer import final_answer
+
+            typer.echo(json.dumps(final_answer(items).to_dict(), ensure_ascii=False))
+        else:
+            _print_answer(items, live=live, extractive=provider == "none")
+    except RagloomError as exc:
+        err(str(exc))
+        raise typer.Exit(1) from None
+    return True
 
 
 @app.command()

@@ -1,22 +1,54 @@
-"""Searching through the ``ragloom serve`` that owns a Milvus Lite file.
+"""Searching and asking through the ``ragloom serve`` that owns a Milvus Lite file.
 
 Milvus Lite lets one process open a file, and a running ``ragloom serve`` keeps its file
-open.  A ``ragloom search`` on that file then asks the server over HTTP instead of
-failing: the answer is the same (same collection, same model), and it comes without
-importing pymilvus or loading a model (a few hundred milliseconds instead of about two
-seconds).  Only pymilvus-free modules are imported here.
+open.  A ``ragloom search`` or ``ragloom ask`` on that file then asks the server over
+HTTP instead of failing: the result is the same (same collection, same models), and it
+comes without importing pymilvus or loading a model (a few hundred milliseconds instead
+of about two seconds).  Only pymilvus-free modules are imported here.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ragloom import lite
-from ragloom.errors import ConfigError
+from ragloom.errors import ConfigError, ProviderError
+
+if TYPE_CHECKING:
+    from ragloom.types import Answer
 
 API_KEY_ENV = "RAGLOOM_API_KEY"
+
+
+def owner(uri: str, collection: str) -> str | None:
+    """The URL of the ragloom server that owns the Milvus Lite file ``uri`` and serves
+    ``collection``, or None."""
+    if not lite.is_lite_uri(uri):
+        return None
+    try:
+        found = lite.serving(uri)
+    except ConfigError:
+        return None
+    return found[0] if found is not None and found[1] == collection else None
+
+
+def _headers() -> dict[str, str]:
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def _check(response: Any, url: str, uri: str, failed: str) -> None:
+    """A clear error for a response that is not a 200 (``failed``: "refused the search")."""
+    if response.status_code in (401, 403):
+        raise ConfigError(
+            f"the ragloom server at {url} owns {uri} and needs its API key: set {API_KEY_ENV}"
+            " to the key it was started with"
+        )
+    if response.status_code != 200:
+        raise ConfigError(f"the ragloom server at {url} {failed}: {_message(response)}")
 
 
 def search_via_server(
@@ -32,41 +64,106 @@ def search_via_server(
     """``(server url, hits)`` from the ragloom server that owns ``uri`` and serves
     ``collection``, or None when there is none to ask (or it cannot be reached: the
     caller then opens the file itself and reports who holds it)."""
-    if not lite.is_lite_uri(uri):
+    url = owner(uri, collection)
+    if url is None:
         return None
-    try:
-        found = lite.serving(uri)
-    except ConfigError:
-        return None
-    if found is None or found[1] != collection:
-        return None
-    url = found[0]
     import httpx
 
-    key = os.environ.get(API_KEY_ENV, "").strip()
     body: dict[str, Any] = {"query": question, "k": k, "sources": list(sources)}
     if mode:
         body["mode"] = mode
     if where:
         body["where"] = where
     try:
-        response = httpx.post(
-            f"{url}/v1/search",
-            json=body,
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            timeout=timeout,
-        )
+        response = httpx.post(f"{url}/v1/search", json=body, headers=_headers(), timeout=timeout)
     except httpx.HTTPError:
         return None
-    if response.status_code in (401, 403):
-        raise ConfigError(
-            f"the ragloom server at {url} owns {uri} and needs its API key: set {API_KEY_ENV}"
-            " to the key it was started with"
-        )
-    if response.status_code != 200:
-        raise ConfigError(f"the ragloom server at {url} refused the search: {_message(response)}")
+    _check(response, url, uri, "refused the search")
     hits: list[dict[str, Any]] = response.json().get("hits", [])
     return url, hits
+
+
+def server_llm(url: str, timeout: float) -> tuple[str, str] | None:
+    """``(provider, model)`` the server answers with, or None if it cannot be asked."""
+    import httpx
+
+    try:
+        response = httpx.get(f"{url}/v1/status", headers=_headers(), timeout=timeout)
+        if response.status_code != 200:
+            return None
+        llm = response.json()["server"]["llm"]
+        return str(llm["provider"]), str(llm["model"])
+    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+def ask_via_server(
+    url: str,
+    uri: str,
+    question: str,
+    k: int,
+    mode: str | None,
+    sources: Sequence[str],
+    *,
+    stream: bool,
+    timeout: float,
+) -> Iterator[str | Answer]:
+    """The server's answer as ``RAG.stream`` gives one: text pieces, then the ``Answer``
+    (one piece when not ``stream``).  Errors come as ``RagloomError`` with the server's
+    message."""
+    import httpx
+
+    from ragloom.types import Answer
+
+    body: dict[str, Any] = {"question": question, "k": k, "sources": list(sources)}
+    if mode:
+        body["mode"] = mode
+    try:
+        if not stream:
+            response = httpx.post(f"{url}/v1/ask", json=body, headers=_headers(), timeout=timeout)
+            _check(response, url, uri, "could not answer")
+            answer = Answer.from_dict(response.json())
+            yield answer.text
+            yield answer
+            return
+        body["stream"] = True
+        with httpx.stream(
+            "POST", f"{url}/v1/ask", json=body, headers=_headers(), timeout=timeout
+        ) as response:
+            if response.status_code != 200:
+                response.read()
+                _check(response, url, uri, "could not answer")
+            yield from _events(response, url)
+    except httpx.TimeoutException:
+        raise ProviderError(
+            f"the ragloom server at {url} did not answer within {timeout:.0f} s"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise ProviderError(f"the ragloom server at {url} stopped answering ({exc})") from None
+
+
+def _events(response: Any, url: str) -> Iterator[str | Answer]:
+    """Text pieces and the ``Answer`` from the server-sent events of ``POST /v1/ask``."""
+    from ragloom.types import Answer
+
+    name, data = "message", ""
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data += line[5:].strip()
+        elif not line and data:
+            payload = json.loads(data)
+            if name == "token":
+                yield str(payload.get("text", ""))
+            elif name == "answer":
+                yield Answer.from_dict(payload)
+                return
+            elif name == "error":
+                message = (payload.get("error") or {}).get("message", "unknown error")
+                raise ProviderError(f"the ragloom server at {url} could not answer: {message}")
+            name, data = "message", ""
+    raise ProviderError(f"the ragloom server at {url} ended the answer before it was complete")
 
 
 def _message(response: Any) -> str:
