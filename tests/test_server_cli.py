@@ -114,17 +114,23 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_search_and_ask_on_a_served_file_go_through_the_server(
-    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def ingested(tmp_path: Path) -> Path:
+    """A Milvus Lite file holding two small documents (ingested in this process)."""
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "storage.md").write_text("# Storage\n\nMilvus stores inserted data in MinIO.\n")
     (docs / "tokens.md").write_text("# Tokens\n\nAn API key is sent as a bearer token.\n")
     db = tmp_path / "owned.db"
-    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
-    question = "Where does Milvus store data?"
     assert ragloom("ingest", str(docs), "--uri", str(db)).code == 0
+    return db
+
+
+def test_search_and_ask_on_a_served_file_go_through_the_server(
+    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
+    db = ingested(tmp_path)
+    question = "Where does Milvus store data?"
     alone = ragloom("search", question, "--uri", str(db), "--json")
     assert alone.code == 0 and "ragloom server" not in alone.stderr
     monkeypatch.setenv("RAGLOOM_LLM", "none")
@@ -169,12 +175,8 @@ def test_search_and_ask_on_a_served_file_go_through_the_server(
 def test_ask_through_a_server_whose_model_is_down_says_so(
     tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "storage.md").write_text("# Storage\n\nMilvus stores inserted data in MinIO.\n")
-    db = tmp_path / "owned.db"
     monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
-    assert ragloom("ingest", str(docs), "--uri", str(db)).code == 0
+    db = ingested(tmp_path)
     with socket.socket() as closed:  # a port nothing listens on: the model is down
         closed.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
