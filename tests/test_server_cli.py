@@ -188,3 +188,36 @@ def test_ask_through_a_server_whose_model_is_down_says_so(
             assert run.code == 1
             assert f"the ragloom server at {url} could not answer: could not reach" in run.stderr
             assert "OPENAI_BASE_URL" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_chat_on_a_served_file_goes_through_the_server(
+    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from ragloom.cli import app
+    from ragloom.testing import FakeOpenAIServer, Reply
+
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
+    db = ingested(tmp_path)
+    with FakeOpenAIServer() as provider:
+        provider.enqueue(Reply("Milvus keeps inserted data in MinIO [1]."))
+        provider.enqueue(Reply("How is an API key sent?"))  # the follow-up, rewritten
+        provider.enqueue(Reply("As a bearer token [1]."))
+        model = {"RAGLOOM_LLM": "openai", "OPENAI_API_KEY": "sk-fake",
+                 "OPENAI_BASE_URL": provider.base_url}  # fmt: skip
+        with serving(db, model_cache, tmp_path, **model) as (url, _):
+            typed = "Where does Milvus store data?\nAnd how is the key sent?\n/sources\n/quit\n"
+            run = CliRunner().invoke(app, ["chat", "--uri", str(db)], input=typed)
+        assert run.exit_code == 0, run.stderr
+        assert "chatting with openai (" in run.stderr
+        assert f"through the ragloom server at {url}" in run.stderr
+        assert "Milvus keeps inserted data in MinIO [1]." in run.stdout
+        assert "As a bearer token [1]." in run.stdout
+        assert "searching for: How is an API key sent?" in run.stderr  # rewritten by the server
+        # /sources: the last answer's source, listed again before the prompt that quits
+        assert run.stdout.rstrip().endswith("tokens.md › Tokens\nyou>")
+        # The server's model saw the conversation so far when it rewrote the follow-up.
+        rewrite = provider.chat_texts()[1]
+        assert "Where does Milvus store data?" in rewrite and "MinIO" in rewrite
+        assert "And how is the key sent?" in rewrite

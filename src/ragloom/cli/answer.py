@@ -23,6 +23,7 @@ from ragloom.errors import RagloomError
 
 if TYPE_CHECKING:
     from ragloom.chat import Conversation
+    from ragloom.config import Settings
     from ragloom.types import Answer
 
 LlmOpt = Annotated[
@@ -143,6 +144,25 @@ def ask(
             _print_answer(items, live=live, extractive=extractive)
 
 
+def _served(
+    uri: str | None, collection: str | None, llm: str | None, model: str | None
+) -> tuple[Settings, str, str, str] | None:
+    """``(settings, url, provider, model)`` of the ragloom server that owns the Milvus
+    Lite file and answers with the model asked for (any, when none is), else None."""
+    from ragloom.cli import forward
+    from ragloom.config import load_settings
+
+    settings = load_settings(uri=uri, collection=collection)
+    url = forward.owner(settings.uri, settings.collection)
+    served = forward.server_llm(url, timeout=10.0) if url is not None else None
+    if url is None or served is None:
+        return None
+    provider, served_model = served
+    if (llm and llm.strip().lower() != provider) or (model and model != served_model):
+        return None  # another model than the server's: the lock message says why not
+    return settings, url, provider, served_model
+
+
 def _ask_via_server(
     uri: str | None, collection: str | None, question: str, llm: str | None,
     model: str | None, k: int, mode: str | None, source: list[str] | None, live: bool,
@@ -150,19 +170,12 @@ def _ask_via_server(
 ) -> bool:  # fmt: skip
     """Answer through the ragloom server owning the file; False to answer here."""
     from ragloom.cli import forward
-    from ragloom.config import load_settings
 
     try:
-        settings = load_settings(uri=uri, collection=collection)
-        url = forward.owner(settings.uri, settings.collection)
-        if url is None:
-            return False
-        served = forward.server_llm(url, timeout=10.0)
+        served = _served(uri, collection, llm, model)
         if served is None:
             return False
-        provider, served_model = served
-        if (llm and llm.strip().lower() != provider) or (model and model != served_model):
-            return False  # another model than the server's: the lock message says why not
+        settings, url, provider, _ = served
         err(f"asking the ragloom server at {url}, which has {settings.uri} open")
         items = forward.ask_via_server(
             url, settings.uri, question, k, mode, source or (), stream=live,
@@ -180,6 +193,73 @@ def _ask_via_server(
     return True
 
 
+def _chat_via_server(
+    uri: str | None, collection: str | None, llm: str | None, model: str | None, k: int,
+    mode: str | None, source: list[str] | None, live: bool,
+) -> bool:  # fmt: skip
+    """A conversation through the ragloom server owning the file (it rewrites follow-ups
+    with its model); False to chat here."""
+
+    try:
+        served = _served(uri, collection, llm, model)
+    except RagloomError as exc:
+        err(str(exc))
+        raise typer.Exit(1) from None
+    if served is None:
+        return False
+    settings, url, provider, served_model = served
+    err(
+        f"chatting with {provider} ({served_model}) through the ragloom server at {url},"
+        f" which has {settings.uri} open. Commands: /sources, /reset, /quit"
+    )
+    turns: list[tuple[str, str]] = []
+    last: Answer | None = None
+    while True:
+        text = _read_line("you> ")
+        if text is None or text in ("/quit", "/exit", "/q"):
+            return True
+        if not text:
+            continue
+        if text == "/reset":
+            turns, last = [], None
+            typer.echo("(conversation forgotten)")
+        elif text == "/sources":
+            if last is None:
+                typer.echo("(no answer yet)")
+            else:
+                _print_sources(last)
+        elif text.startswith("/"):
+            typer.echo("commands: /sources, /reset, /quit")
+        else:
+            answer = _served_turn(url, settings, text, turns, k, mode, source, live, provider)
+            if answer is not None:
+                turns.append((text, answer.text))
+                last = answer
+
+
+def _served_turn(
+    url: str, settings: Settings, text: str, turns: list[tuple[str, str]], k: int,
+    mode: str | None, source: list[str] | None, live: bool, provider: str,
+) -> Answer | None:  # fmt: skip
+    """One message answered by the server; a failure is reported (None) and the chat goes
+    on."""
+    from ragloom.cli import forward
+
+    def searching(question: str) -> None:
+        if question and question != text:
+            err(f"searching for: {question}")
+
+    try:
+        items = forward.ask_via_server(
+            url, settings.uri, text, k, mode, source or (), stream=live,
+            timeout=settings.llm_deadline + 30.0, history=turns, searched_for=searching,
+        )  # fmt: skip
+        return _print_answer(items, live=live, extractive=provider == "none", provider_note=False)
+    except RagloomError as exc:
+        err(str(exc))
+        return None
+
+
 @app.command()
 def chat(
     llm: LlmOpt = None,
@@ -195,10 +275,12 @@ def chat(
     """Talk with your documents: follow-ups are understood in context.
 
     Commands: /sources (the last answer's sources), /reset (forget the conversation),
-    /quit.
+    /quit. On a Milvus Lite file that a running `ragloom serve` owns, the server answers.
     """
     _check_choices(llm, mode)
     live = stream if stream is not None else sys.stdout.isatty()
+    if _chat_via_server(uri, collection, llm, model, k, mode, source, live):
+        return
     with open_rag(uri=uri, token=token, collection=collection) as rag:
         from ragloom.chat import Conversation
 

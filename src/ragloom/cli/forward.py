@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ragloom import lite
@@ -107,10 +107,13 @@ def ask_via_server(
     *,
     stream: bool,
     timeout: float,
+    history: Sequence[tuple[str, str]] = (),
+    searched_for: Callable[[str], None] | None = None,
 ) -> Iterator[str | Answer]:
     """The server's answer as ``RAG.stream`` gives one: text pieces, then the ``Answer``
-    (one piece when not ``stream``).  Errors come as ``RagloomError`` with the server's
-    message."""
+    (one piece when not ``stream``).  ``history`` holds earlier (question, answer) turns:
+    the server then rewrites a follow-up into a standalone question and tells
+    ``searched_for``.  Errors come as ``RagloomError`` with the server's message."""
     import httpx
 
     from ragloom.types import Answer
@@ -118,11 +121,20 @@ def ask_via_server(
     body: dict[str, Any] = {"question": question, "k": k, "sources": list(sources)}
     if mode:
         body["mode"] = mode
+    if history:
+        body["history"] = [
+            {"role": role, "content": content}
+            for asked, answered in history
+            for role, content in (("user", asked), ("assistant", answered))
+        ]
     try:
         if not stream:
             response = httpx.post(f"{url}/v1/ask", json=body, headers=_headers(), timeout=timeout)
             _check(response, url, uri, "could not answer")
-            answer = Answer.from_dict(response.json())
+            data = response.json()
+            if searched_for is not None:
+                searched_for(str(data.get("searched_for") or question))
+            answer = Answer.from_dict(data)
             yield answer.text
             yield answer
             return
@@ -133,7 +145,7 @@ def ask_via_server(
             if response.status_code != 200:
                 response.read()
                 _check(response, url, uri, "could not answer")
-            yield from _events(response, url)
+            yield from _events(response, url, searched_for)
     except httpx.TimeoutException:
         raise ProviderError(
             f"the ragloom server at {url} did not answer within {timeout:.0f} s"
@@ -142,7 +154,9 @@ def ask_via_server(
         raise ProviderError(f"the ragloom server at {url} stopped answering ({exc})") from None
 
 
-def _events(response: Any, url: str) -> Iterator[str | Answer]:
+def _events(
+    response: Any, url: str, searched_for: Callable[[str], None] | None
+) -> Iterator[str | Answer]:
     """Text pieces and the ``Answer`` from the server-sent events of ``POST /v1/ask``."""
     from ragloom.types import Answer
 
@@ -154,7 +168,9 @@ def _events(response: Any, url: str) -> Iterator[str | Answer]:
             data += line[5:].strip()
         elif not line and data:
             payload = json.loads(data)
-            if name == "token":
+            if name == "question" and searched_for is not None:
+                searched_for(str(payload.get("searched_for", "")))
+            elif name == "token":
                 yield str(payload.get("text", ""))
             elif name == "answer":
                 yield Answer.from_dict(payload)
