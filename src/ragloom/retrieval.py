@@ -27,7 +27,6 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
@@ -254,12 +253,6 @@ def _cross_encoder(model: str) -> Any:
 # -- the search ------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _background() -> ThreadPoolExecutor:
-    """One worker thread for the lexical half of hybrid searches."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="ragloom-search")
-
-
 def retrieve(
     store: MilvusStore,
     embedder: Embedder,
@@ -287,12 +280,13 @@ def retrieve(
     expr = combine_filters(where, source_filter(sources) if sources else None)
     want = max(k, opts.candidates) * (4 if sources else 1)
     if chosen == "hybrid" and opts.fusion == "weighted":
-        # BM25 runs while the question is embedded: Milvus Lite's BM25 is Python and the
-        # model (ONNX Runtime, torch) releases the GIL, so the two overlap on two cores.
-        lexical = _background().submit(store.search, query, None, want, "bm25", expr)
+        # One after the other: running the BM25 search in a thread while the question is
+        # embedded saved nothing (measured: the searches are Milvus Lite's Python, and the
+        # model's threads and the interpreter lock leave nothing to overlap on two cores).
         vector = embedder.embed([query], "query")[0]
         dense = store.search(query, vector, want, "dense", expr)
-        hits = fuse_weighted([(dense, 1.0), (lexical.result(), opts.lexical_weight)])
+        lexical = store.search(query, None, want, "bm25", expr)
+        hits = fuse_weighted([(dense, 1.0), (lexical, opts.lexical_weight)])
     else:
         needed = chosen != "bm25"
         found = embedder.embed([query], "query")[0] if needed else None
