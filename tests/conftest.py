@@ -48,3 +48,13 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield handle.uri
     finally:
         handle.stop()
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder holding the bundled model's ONNX export (made once a session: ~10 s)."""
+    from ragloom.embedders.local import LocalEmbedder
+
+    path = tmp_path_factory.mktemp("onnx-cache")
+    LocalEmbedder(cache_dir=str(path)).embed(["export the model once"])
+    return path

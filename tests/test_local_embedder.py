@@ -8,7 +8,6 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from ragloom.embedders.local import LocalEmbedder
 from ragloom.embedders.onnx_runtime import length_batches
@@ -18,14 +17,6 @@ TEXTS = [
     "Milvus deals with two types of data, inserted data and metadata. " * 20,
     "etcd stores Milvus module metadata; MinIO stores entities.",
 ]
-
-
-@pytest.fixture(scope="module")
-def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache folder holding the bundled model's ONNX export (made once: ~10 s)."""
-    path = tmp_path_factory.mktemp("onnx-cache")
-    LocalEmbedder(cache_dir=str(path)).embed(["warm the export cache"])
-    return path
 
 
 def test_onnx_and_torch_backends_agree(onnx_cache: Path) -> None:

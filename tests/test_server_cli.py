@@ -104,16 +104,6 @@ def test_a_port_in_use_is_reported(tmp_path: Path) -> None:
     assert not (tmp_path / ".x.db.server.json").exists()
 
 
-@pytest.fixture(scope="module")
-def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A cache folder holding the bundled model's ONNX export (made once)."""
-    from ragloom.embedders.local import LocalEmbedder
-
-    path = tmp_path_factory.mktemp("model-cache")
-    LocalEmbedder(cache_dir=str(path)).embed(["export the model once"])
-    return path
-
-
 def ingested(tmp_path: Path) -> Path:
     """A Milvus Lite file holding two small documents (ingested in this process)."""
     docs = tmp_path / "docs"
@@ -126,9 +116,9 @@ def ingested(tmp_path: Path) -> Path:
 
 
 def test_search_and_ask_on_a_served_file_go_through_the_server(
-    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(onnx_cache))
     db = ingested(tmp_path)
     question = "Where does Milvus store data?"
     alone = ragloom("search", question, "--uri", str(db), "--json")
@@ -137,7 +127,7 @@ def test_search_and_ask_on_a_served_file_go_through_the_server(
     asked_alone = ragloom("ask", question, "--uri", str(db), "--json")
     assert asked_alone.code == 0 and asked_alone.json()["citations"]
 
-    with serving(db, model_cache, tmp_path) as (url, _):
+    with serving(db, onnx_cache, tmp_path) as (url, _):
         run = ragloom("search", question, "--uri", str(db), "--json")
         assert run.code == 0, run.stderr
         assert f"searched through the ragloom server at {url}" in run.stderr
@@ -173,16 +163,16 @@ def test_search_and_ask_on_a_served_file_go_through_the_server(
 
 
 def test_ask_through_a_server_whose_model_is_down_says_so(
-    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(onnx_cache))
     db = ingested(tmp_path)
     with socket.socket() as closed:  # a port nothing listens on: the model is down
         closed.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
     down = {"RAGLOOM_LLM": "openai", "OPENAI_API_KEY": "sk-fake", "OPENAI_BASE_URL": dead,
             "RAGLOOM_LLM_RETRIES": "0"}  # fmt: skip
-    with serving(db, model_cache, tmp_path, **down) as (url, _):
+    with serving(db, onnx_cache, tmp_path, **down) as (url, _):
         for streamed in ("--stream", "--no-stream"):
             run = ragloom("ask", "Where does Milvus store data?", "--uri", str(db), streamed)
             assert run.code == 1
@@ -191,14 +181,14 @@ def test_ask_through_a_server_whose_model_is_down_says_so(
 
 
 def test_chat_on_a_served_file_goes_through_the_server(
-    tmp_path: Path, model_cache: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from typer.testing import CliRunner
 
     from ragloom.cli import app
     from ragloom.testing import FakeOpenAIServer, Reply
 
-    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(model_cache))
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(onnx_cache))
     db = ingested(tmp_path)
     with FakeOpenAIServer() as provider:
         provider.enqueue(Reply("Milvus keeps inserted data in MinIO [1]."))
@@ -206,7 +196,7 @@ def test_chat_on_a_served_file_goes_through_the_server(
         provider.enqueue(Reply("As a bearer token [1]."))
         model = {"RAGLOOM_LLM": "openai", "OPENAI_API_KEY": "sk-fake",
                  "OPENAI_BASE_URL": provider.base_url}  # fmt: skip
-        with serving(db, model_cache, tmp_path, **model) as (url, _):
+        with serving(db, onnx_cache, tmp_path, **model) as (url, _):
             typed = "Where does Milvus store data?\nAnd how is the key sent?\n/sources\n/quit\n"
             run = CliRunner().invoke(app, ["chat", "--uri", str(db)], input=typed)
         assert run.exit_code == 0, run.stderr
