@@ -152,6 +152,11 @@ def ask_via_server(
         ) from None
     except httpx.HTTPError as exc:
         raise ProviderError(f"the ragloom server at {url} stopped answering ({exc})") from None
+    except (ValueError, KeyError, TypeError):
+        raise ProviderError(
+            f"the ragloom server at {url} sent something that is not an answer: is it a"
+            " ragloom server of this version?"
+        ) from None
 
 
 def _events(
