@@ -236,7 +236,7 @@ def _search_via_server(
         return None
     url, hits = found
     err(f"searched through the ragloom server at {url}, which has {settings.uri} open")
-    return hits
+    return [{k: v for k, v in hit.items() if k != "name"} for hit in hits]  # as printed here
 
 
 @app.command()
