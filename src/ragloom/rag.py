@@ -320,8 +320,6 @@ class RAG:
         scored = [h.dense_score for h in hits if h.dense_score is not None]
         if scored:
             return max(scored)
-        if hits and mode == "dense":
-            return hits[0].score
         best = self.search(question, 1, mode="dense", where=where, sources=sources)
         return best[0].score if best else None
 

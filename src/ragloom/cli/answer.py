@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -18,6 +18,7 @@ from ragloom.cli.common import (
     display,
     err,
     open_rag,
+    reported,
 )
 from ragloom.errors import RagloomError
 
@@ -150,17 +151,15 @@ def _served(
     """``(settings, url, provider, model)`` of the ragloom server that owns the Milvus
     Lite file and answers with the model asked for (any, when none is), else None."""
     from ragloom.cli import forward
-    from ragloom.config import load_settings
 
-    settings = load_settings(uri=uri, collection=collection)
-    url = forward.owner(settings.uri, settings.collection)
-    served = forward.server_llm(url, timeout=10.0) if url is not None else None
-    if url is None or served is None:
+    located = forward.locate(uri, collection)
+    served = forward.server_llm(located[1], timeout=10.0) if located is not None else None
+    if located is None or served is None:
         return None
     provider, served_model = served
     if (llm and llm.strip().lower() != provider) or (model and model != served_model):
         return None  # another model than the server's: the lock message says why not
-    return settings, url, provider, served_model
+    return located[0], located[1], provider, served_model
 
 
 def _ask_via_server(
@@ -171,7 +170,7 @@ def _ask_via_server(
     """Answer through the ragloom server owning the file; False to answer here."""
     from ragloom.cli import forward
 
-    try:
+    with reported():
         served = _served(uri, collection, llm, model)
         if served is None:
             return False
@@ -187,9 +186,6 @@ def _ask_via_server(
             typer.echo(json.dumps(final_answer(items).to_dict(), ensure_ascii=False))
         else:
             _print_answer(items, live=live, extractive=provider == "none")
-    except RagloomError as exc:
-        err(str(exc))
-        raise typer.Exit(1) from None
     return True
 
 
@@ -199,12 +195,10 @@ def _chat_via_server(
 ) -> bool:  # fmt: skip
     """A conversation through the ragloom server owning the file (it rewrites follow-ups
     with its model); False to chat here."""
+    from ragloom.cli import forward
 
-    try:
+    with reported():
         served = _served(uri, collection, llm, model)
-    except RagloomError as exc:
-        err(str(exc))
-        raise typer.Exit(1) from None
     if served is None:
         return False
     settings, url, provider, served_model = served
@@ -213,15 +207,37 @@ def _chat_via_server(
         f" which has {settings.uri} open. Commands: /sources, /reset, /quit"
     )
     turns: list[tuple[str, str]] = []
+
+    def turn(text: str) -> Answer:
+        def searching(question: str) -> None:
+            if question and question != text:
+                err(f"searching for: {question}")
+
+        items = forward.ask_via_server(
+            url, settings.uri, text, k, mode, source or (), stream=live,
+            timeout=settings.llm_deadline + 30.0, history=turns, searched_for=searching,
+        )  # fmt: skip
+        answer = _print_answer(items, live=live, extractive=provider == "none", provider_note=False)
+        turns.append((text, answer.text))
+        return answer
+
+    _chat_loop(turn, turns.clear)
+    return True
+
+
+def _chat_loop(turn: Callable[[str], Answer], reset: Callable[[], None]) -> None:
+    """Read messages until /quit or the end of input; ``turn`` answers one (a failure is
+    reported and the chat goes on), ``reset`` forgets the conversation."""
     last: Answer | None = None
     while True:
         text = _read_line("you> ")
         if text is None or text in ("/quit", "/exit", "/q"):
-            return True
+            return
         if not text:
             continue
         if text == "/reset":
-            turns, last = [], None
+            reset()
+            last = None
             typer.echo("(conversation forgotten)")
         elif text == "/sources":
             if last is None:
@@ -231,33 +247,10 @@ def _chat_via_server(
         elif text.startswith("/"):
             typer.echo("commands: /sources, /reset, /quit")
         else:
-            answer = _served_turn(url, settings, text, turns, k, mode, source, live, provider)
-            if answer is not None:
-                turns.append((text, answer.text))
-                last = answer
-
-
-def _served_turn(
-    url: str, settings: Settings, text: str, turns: list[tuple[str, str]], k: int,
-    mode: str | None, source: list[str] | None, live: bool, provider: str,
-) -> Answer | None:  # fmt: skip
-    """One message answered by the server; a failure is reported (None) and the chat goes
-    on."""
-    from ragloom.cli import forward
-
-    def searching(question: str) -> None:
-        if question and question != text:
-            err(f"searching for: {question}")
-
-    try:
-        items = forward.ask_via_server(
-            url, settings.uri, text, k, mode, source or (), stream=live,
-            timeout=settings.llm_deadline + 30.0, history=turns, searched_for=searching,
-        )  # fmt: skip
-        return _print_answer(items, live=live, extractive=provider == "none", provider_note=False)
-    except RagloomError as exc:
-        err(str(exc))
-        return None
+            try:
+                last = turn(text)
+            except RagloomError as exc:
+                err(str(exc))
 
 
 @app.command()
@@ -296,38 +289,18 @@ def chat(
             from ragloom.answer import NO_LLM_HINT
 
             err(f"answers are extractive: {NO_LLM_HINT}")
-        while True:
-            text = _read_line("you> ")
-            if text is None or text in ("/quit", "/exit", "/q"):
-                break
-            if not text:
-                continue
-            if text == "/reset":
-                conversation.reset()
-                typer.echo("(conversation forgotten)")
-            elif text == "/sources":
-                if conversation.last is None:
-                    typer.echo("(no answer yet)")
-                else:
-                    _print_sources(conversation.last)
-            elif text.startswith("/"):
-                typer.echo("commands: /sources, /reset, /quit")
-            else:
-                _chat_turn(conversation, text, live)
+        _chat_loop(lambda text: _chat_turn(conversation, text, live), conversation.reset)
 
 
-def _chat_turn(conversation: Conversation, text: str, live: bool) -> None:
-    """Answer one message; a failure is reported and the chat goes on."""
-    try:
-        question = conversation.standalone(text)
-        if question != text:
-            err(f"searching for: {question}")
-        _print_answer(
-            conversation.answer(question, stream=live), live=live,
-            extractive=conversation.llm.provider == "none", provider_note=False,
-        )  # fmt: skip
-    except RagloomError as exc:
-        err(str(exc))
+def _chat_turn(conversation: Conversation, text: str, live: bool) -> Answer:
+    """Answer one message (the follow-up rewritten into a standalone question first)."""
+    question = conversation.standalone(text)
+    if question != text:
+        err(f"searching for: {question}")
+    return _print_answer(
+        conversation.answer(question, stream=live), live=live,
+        extractive=conversation.llm.provider == "none", provider_note=False,
+    )  # fmt: skip
 
 
 def _read_line(prompt: str) -> str | None:

@@ -43,19 +43,26 @@ def err(message: str) -> None:
 
 
 @contextmanager
-def open_rag(**kwargs: Any) -> Iterator[RAG]:
-    """Open a RAG, turning ragloom's expected failures into a message and exit 1."""
+def reported() -> Iterator[None]:
+    """ragloom's expected failures as a message and exit 1 (Ctrl-C: exit 130)."""
     try:
-        from ragloom.rag import RAG
-
-        with RAG(**kwargs) as rag:
-            yield rag
+        yield
     except RagloomError as exc:
         err(str(exc))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err("interrupted")
         raise typer.Exit(130) from None
+
+
+@contextmanager
+def open_rag(**kwargs: Any) -> Iterator[RAG]:
+    """Open a RAG, turning ragloom's expected failures into a message and exit 1."""
+    with reported():
+        from ragloom.rag import RAG
+
+        with RAG(**kwargs) as rag:
+            yield rag
 
 
 def display(source: str) -> str:

@@ -20,6 +20,7 @@ from ragloom.cli.common import (
     display,
     err,
     open_rag,
+    reported,
 )
 
 if TYPE_CHECKING:
@@ -219,22 +220,19 @@ def _search_via_server(
     where: str | None, sources: list[str] | tuple[str, ...],
 ) -> list[dict[str, Any]] | None:  # fmt: skip
     """The hits from the ragloom server owning the file, or None to search here."""
-    from ragloom.cli.forward import search_via_server
-    from ragloom.config import load_settings
-    from ragloom.errors import RagloomError
+    from ragloom.cli import forward
 
-    try:
-        settings = load_settings(uri=uri, collection=collection)
-        found = search_via_server(
-            settings.uri, settings.collection, question, k, mode, where, sources,
+    with reported():
+        located = forward.locate(uri, collection)
+        if located is None:
+            return None
+        settings, url = located
+        hits = forward.search_via_server(
+            url, settings.uri, question, k, mode, where, sources,
             timeout=max(settings.timeout, 30.0),
         )  # fmt: skip
-    except RagloomError as exc:
-        err(str(exc))
-        raise typer.Exit(1) from None
-    if found is None:
+    if hits is None:
         return None
-    url, hits = found
     err(f"searched through the ragloom server at {url}, which has {settings.uri} open")
     return [{k: v for k, v in hit.items() if k != "name"} for hit in hits]  # as printed here
 

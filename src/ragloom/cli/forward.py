@@ -1,7 +1,7 @@
 """Searching and asking through the ``ragloom serve`` that owns a Milvus Lite file.
 
 Milvus Lite lets one process open a file, and a running ``ragloom serve`` keeps its file
-open.  A ``ragloom search`` or ``ragloom ask`` on that file then asks the server over
+open.  ``ragloom search``, ``ask`` and ``chat`` on that file then ask the server over
 HTTP instead of failing: the result is the same (same collection, same models), and it
 comes without importing pymilvus or loading a model (a few hundred milliseconds instead
 of about two seconds).  Only pymilvus-free modules are imported here.
@@ -18,21 +18,27 @@ from ragloom import lite
 from ragloom.errors import ConfigError, ProviderError
 
 if TYPE_CHECKING:
+    from ragloom.config import Settings
     from ragloom.types import Answer
 
 API_KEY_ENV = "RAGLOOM_API_KEY"
 
 
-def owner(uri: str, collection: str) -> str | None:
-    """The URL of the ragloom server that owns the Milvus Lite file ``uri`` and serves
-    ``collection``, or None."""
-    if not lite.is_lite_uri(uri):
+def locate(uri: str | None, collection: str | None) -> tuple[Settings, str] | None:
+    """The settings (``uri``/``collection`` None: not given) and the URL of the ragloom
+    server that owns their Milvus Lite file and serves their collection, or None."""
+    from ragloom.config import load_settings
+
+    settings = load_settings(uri=uri, collection=collection)
+    if not lite.is_lite_uri(settings.uri):
         return None
     try:
-        found = lite.serving(uri)
+        found = lite.serving(settings.uri)
     except ConfigError:
         return None
-    return found[0] if found is not None and found[1] == collection else None
+    if found is None or found[1] != settings.collection:
+        return None
+    return settings, found[0]
 
 
 def _headers() -> dict[str, str]:
@@ -52,21 +58,17 @@ def _check(response: Any, url: str, uri: str, failed: str) -> None:
 
 
 def search_via_server(
+    url: str,
     uri: str,
-    collection: str,
     question: str,
     k: int,
     mode: str | None,
     where: str | None,
     sources: Sequence[str],
     timeout: float,
-) -> tuple[str, list[dict[str, Any]]] | None:
-    """``(server url, hits)`` from the ragloom server that owns ``uri`` and serves
-    ``collection``, or None when there is none to ask (or it cannot be reached: the
-    caller then opens the file itself and reports who holds it)."""
-    url = owner(uri, collection)
-    if url is None:
-        return None
+) -> list[dict[str, Any]] | None:
+    """The hits of the ragloom server at ``url`` (which owns ``uri``), or None when it
+    cannot be reached (the caller then opens the file itself and says who holds it)."""
     import httpx
 
     body: dict[str, Any] = {"query": question, "k": k, "sources": list(sources)}
@@ -80,7 +82,7 @@ def search_via_server(
         return None
     _check(response, url, uri, "refused the search")
     hits: list[dict[str, Any]] = response.json().get("hits", [])
-    return url, hits
+    return hits
 
 
 def server_llm(url: str, timeout: float) -> tuple[str, str] | None:

@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 
 from ragloom.cli.common import CollectionOpt, TokenOpt, UriOpt, app, err
+from ragloom.cli.forward import API_KEY_ENV
 from ragloom.errors import RagloomError
-
-API_KEY_ENV = "RAGLOOM_API_KEY"
 
 
 @app.command()
