@@ -91,9 +91,9 @@ def test_each_mode_finds_its_match(rag: RAG) -> None:
 
 
 def test_ingest_leaves_lite_indexed(rag: RAG) -> None:
-    from ragloom.store import _lite_collection
+    from ragloom.lite import engine_collection
 
-    engine = _lite_collection(rag.store.uri, rag.store.collection)
+    engine = engine_collection(rag.store.uri, rag.store.collection)
     if engine is None or not hasattr(engine, "_segments_snapshot"):
         pytest.skip("this Milvus Lite does not expose its segments")
     segments = [s for s in engine._segments_snapshot() if s.num_rows]

@@ -100,17 +100,6 @@ def _quiet_client_logs() -> None:
     logging.getLogger("milvus_lite").setLevel(logging.ERROR)
 
 
-def _lite_collection(uri: str, name: str) -> Any:
-    """Milvus Lite's in-process engine object for a collection, or None (other versions)."""
-    try:
-        from milvus_lite.server_manager import server_manager_instance
-
-        entry = server_manager_instance._servers.get(str(lite.lite_path(uri)))
-        return entry[1].get_collection(name) if entry else None
-    except Exception:  # a private API: any change in Milvus Lite just skips the wait
-        return None
-
-
 def _fit_bytes(text: str, limit: int = MAX_VARCHAR) -> str:
     """Cut ``text`` to at most ``limit`` UTF-8 bytes without splitting a character."""
     data = text.encode("utf-8")
@@ -366,7 +355,7 @@ class MilvusStore:
             self._settle_lite(info)
 
     def _settle_lite(self, info: CollectionInfo) -> None:
-        engine = _lite_collection(self.uri, self.collection)
+        engine = lite.engine_collection(self.uri, self.collection)
         wait = getattr(engine, "_wait_for_bg", None)  # milvus-lite 3.x; absent elsewhere
         if callable(wait):
             try:
