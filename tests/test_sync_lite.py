@@ -56,3 +56,54 @@ def test_a_first_ingest_asks_an_empty_collection_nothing(tmp_path: Path) -> None
         again = rag.ingest([str(docs)])
     assert (again.unchanged, again.added, again.removed) == (39, 0, 1)
     assert store.lookups > 0 and again.written == 0
+
+
+def _bm25_scores(rag: RAG, query: str) -> dict[tuple[str, int], float]:
+    return {(h.source, h.position): h.score for h in rag.search(query, 10, mode="bm25")}
+
+
+def test_an_edited_document_is_scored_as_in_a_fresh_ingest(tmp_path: Path) -> None:
+    # Milvus Lite scores BM25 per segment: re-ingesting one edited page wrote it into a
+    # segment of its own, where its words looked common and its scores fell.
+    docs = extract(tmp_path / "docs", limit=30)
+    page = sorted(docs.rglob("*.md"))[0]
+
+    def make(name: str) -> RAG:
+        embedder = FakeEmbedder(dim=32, max_tokens=256)
+        return RAG(uri=str(tmp_path / name), embedder=embedder, cache_dir="")
+
+    with make("edited.db") as rag:
+        rag.ingest([str(docs)])
+        page.write_text(page.read_text() + "\n\nZebrafish telemetry appendix.\n")
+        assert rag.ingest([str(docs)]).changed == 1
+        edited = _bm25_scores(rag, "zebrafish telemetry")
+        other = _bm25_scores(rag, "index")
+    with make("fresh.db") as rag:
+        rag.ingest([str(docs)])
+        assert _bm25_scores(rag, "zebrafish telemetry") == pytest.approx(edited)
+        assert _bm25_scores(rag, "index") == pytest.approx(other)
+    assert edited and all(source.endswith(page.name) for source, _ in edited)
+
+
+def test_segments_too_large_to_merge_are_named_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ragloom import lite
+
+    monkeypatch.setattr(lite, "MERGE_MAX_ROWS", 10)
+    docs = extract(tmp_path / "docs", limit=10)
+    page = sorted(docs.rglob("*.md"))[0]
+    embedder = FakeEmbedder(dim=32, max_tokens=256)
+    with RAG(uri=str(tmp_path / "big.db"), embedder=embedder, cache_dir="") as rag:
+        rag.ingest([str(docs)])
+        assert "segments" not in caplog.text  # one segment: nothing to say
+        page.write_text(page.read_text() + "\n\nZebrafish telemetry appendix.\n")
+        rag.ingest([str(docs)])
+        assert "big.db holds" in caplog.text and "ragloom ingest --rebuild" in caplog.text
+        split = _bm25_scores(rag, "zebrafish telemetry")
+        rag.ingest([str(docs)], rebuild=True)
+        rebuilt = _bm25_scores(rag, "zebrafish telemetry")
+    with RAG(uri=str(tmp_path / "fresh.db"), embedder=embedder, cache_dir="") as rag:
+        rag.ingest([str(docs)])
+        assert _bm25_scores(rag, "zebrafish telemetry") == pytest.approx(rebuilt)
+    assert split != pytest.approx(rebuilt)

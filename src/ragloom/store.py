@@ -362,6 +362,8 @@ class MilvusStore:
                 wait(timeout=600)
             except Exception as exc:  # a failed build is retried by Milvus Lite itself
                 log.debug("Milvus Lite background index build: %s", exc)
+        if info.bm25:
+            self._merge_lite_segments()
         self._ensure_loaded()
         probe = [0.0] * (info.dim - 1) + [1.0]
         self.search("", probe, 1, "dense")
@@ -369,6 +371,25 @@ class MilvusStore:
             self._call(
                 self.client.search, self.collection, data=["ragloom"], anns_field="sparse",
                 limit=1, output_fields=["position"], search_params={"metric_type": "BM25"},
+            )  # fmt: skip
+
+    def _merge_lite_segments(self) -> None:
+        """One segment per partition while that is cheap: BM25 statistics are per segment
+        on Milvus Lite (``lite.merge_segments``)."""
+        try:
+            merge = lite.merge_segments(self.uri, self.collection, lite.MERGE_MAX_ROWS)
+        except Exception as exc:  # Milvus Lite's compaction is crash-safe: the data stands
+            log.warning("could not merge the Milvus Lite segments of %s: %s", self.uri, exc)
+            return
+        if merge.merged:
+            log.info("merged %d Milvus Lite segments (BM25 statistics)", merge.merged)
+        if merge.left_split:
+            log.warning(
+                "%s holds %s chunks in several Milvus Lite segments, each scored by BM25 with"
+                " its own statistics, so recently added documents can rank low in hybrid and"
+                " BM25 search; `ragloom ingest --rebuild` writes one segment again, and a Milvus"
+                " server (2.5+) keeps collection-wide statistics",
+                self.uri, f"{merge.rows:,}",
             )  # fmt: skip
 
     # -- reading -------------------------------------------------------------------------
