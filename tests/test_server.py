@@ -7,7 +7,10 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +48,20 @@ class CuttingLLM(FakeLLM):
 
 
 LLM = CuttingLLM(ANSWER)
+
+
+class WaitingLLM(FakeLLM):
+    """A FakeLLM that answers only once ``go`` is set: a model slow to answer."""
+
+    def __init__(self) -> None:
+        super().__init__(ANSWER)
+        self.go = threading.Event()
+        self.waiting = 0
+
+    def complete(self, prompt: Prompt) -> Any:
+        self.waiting += 1
+        self.go.wait(timeout=30)
+        return super().complete(prompt)
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +296,38 @@ def test_openapi_docs_describe_the_endpoints(client: httpx.Client) -> None:
         assert asset.startswith(str(client.base_url).rstrip("/") + "/docs/files/"), asset
         response = client.get(asset)
         assert response.status_code == 200 and len(response.content) > 500
+
+
+def test_answers_waiting_on_a_slow_model_leave_the_other_endpoints_served(
+    tmp_path: Path,
+) -> None:
+    """More answers wait on the model than anyio's shared pool has threads (40): searches,
+    status and uploads are still answered at once, and every answer comes once it can."""
+    llm = WaitingLLM()
+    waiting = 45
+    with (
+        running_server(tmp_path / "ragloom.db", llm=llm) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+        ThreadPoolExecutor(waiting) as pool,
+    ):
+        assert ingest(client, {"storage_faq.md": STORAGE_FAQ})["status"] == "done"
+        try:
+            asks = [
+                pool.submit(client.post, "/v1/ask", json={"question": QUESTION, "stream": s})
+                for s in [True, False] * (waiting // 2) + [True]
+            ]
+            deadline = time.monotonic() + 20
+            while llm.waiting < waiting and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert llm.waiting == waiting
+            started = time.monotonic()
+            for path in ("/v1/status", "/v1/sources"):
+                assert client.get(path, timeout=5).status_code == 200
+            hits = client.post("/v1/search", json={"query": QUESTION}, timeout=5).json()["hits"]
+            assert hits[0]["name"] == "storage_faq.md"
+            assert ingest(client, {"more.md": "# More\n\nOne more."})["status"] == "done"
+            assert time.monotonic() - started < 5
+        finally:
+            llm.go.set()
+        answers = [ask.result() for ask in asks]
+    assert all(a.status_code == 200 and ANSWER in a.text for a in answers)

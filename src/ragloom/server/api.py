@@ -172,7 +172,7 @@ async def ask(request: Request, body: AskRequest) -> Response | dict[str, Any]:
     if not streamed:
         searched_for, answer = body.question, None
         with refused_filter(body.where):
-            async for item in in_threads(items):
+            async for item in in_threads(items, service.answer_threads):
                 if isinstance(item, Rewritten):
                     searched_for = item.question
                 elif isinstance(item, Answer):
@@ -182,7 +182,9 @@ async def ask(request: Request, body: AskRequest) -> Response | dict[str, Any]:
         return service.answer_json(answer, searched_for)
 
     with refused_filter(body.where):
-        started = await prefetch(in_threads(items), lambda i: not isinstance(i, Rewritten))
+        started = await prefetch(
+            in_threads(items, service.answer_threads), lambda i: not isinstance(i, Rewritten)
+        )
 
     async def events() -> AsyncIterator[str]:
         searched_for = body.question

@@ -146,7 +146,8 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response | di
         raise HTTPException(400, "the last message must be the user's question")
     question = messages[-1][1]
     history = [(q, _without_sources(a)) for q, a in pair_turns(messages[:-1])]
-    items = in_threads(service.answer(question, history, k=5, stream=body.stream))
+    answers = service.answer(question, history, k=5, stream=body.stream)
+    items = in_threads(answers, service.answer_threads)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.stream:

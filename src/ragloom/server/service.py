@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ragloom import __version__, lite
 from ragloom.errors import ConfigError, ProviderError, RagloomError
 from ragloom.llms.base import Completion, Prompt, StreamItem
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 
 #: Most queries embedded together under load (1: one at a time); see docs/server.md.
 QUERY_BATCH_ENV = "RAGLOOM_QUERY_BATCH"
+#: Answers written at once (each holds a thread while it waits on the model), apart from
+#: the threads every other request uses.
+ANSWER_THREADS = 64
 
 
 log = logging.getLogger("ragloom.server")
@@ -121,6 +126,7 @@ class Service:
             options.uploads_dir or default_uploads_dir(rag.settings.uri, rag.settings.collection)
         ).absolute()
         self.jobs = JobQueue(self._run_job)
+        self.answer_threads = anyio.CapacityLimiter(ANSWER_THREADS)
         self._llm: LLM | None = None
 
     def open(self) -> None:

@@ -2,7 +2,10 @@
 
 ``rag.stream`` is a plain generator that blocks (embedding, Milvus, the model's HTTP
 stream); ``in_threads`` advances it in worker threads so the event loop stays free, and
-closes it (which closes the model's stream) when the client goes away.
+closes it (which closes the model's stream) when the client goes away.  Answers wait on
+the model for up to its deadline, so they take their threads from a limiter of their own:
+taken from anyio's shared pool (40 threads), 40 answers waiting on a slow model would
+stall every other request (search, status, uploads) until their deadline.
 """
 
 from __future__ import annotations
@@ -33,11 +36,14 @@ def sse_response(events: AsyncIterator[str]) -> StreamingResponse:
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def in_threads(items: Iterator[T]) -> AsyncIterator[T]:
-    """Yield ``items`` from a blocking iterator, each ``next`` run in a worker thread."""
+async def in_threads(
+    items: Iterator[T], limiter: anyio.CapacityLimiter | None = None
+) -> AsyncIterator[T]:
+    """Yield ``items`` from a blocking iterator, each ``next`` run in a worker thread
+    (taken from ``limiter``, by default anyio's shared pool)."""
     try:
         while True:
-            item = await anyio.to_thread.run_sync(next, items, _END)
+            item = await anyio.to_thread.run_sync(next, items, _END, limiter=limiter)
             if item is _END:
                 return
             yield cast(T, item)
@@ -45,7 +51,7 @@ async def in_threads(items: Iterator[T]) -> AsyncIterator[T]:
         close = getattr(items, "close", None)
         if close is not None:
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(close)
+                await anyio.to_thread.run_sync(close, limiter=limiter)
 
 
 async def prefetch(items: AsyncIterator[T], until: Callable[[T], bool]) -> AsyncIterator[T]:
