@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ragloom.llms.openai_compat import OpenAICompatLLM
-from ragloom.testing import FakeOpenAIServer, Reply
+from ragloom.testing import DEFAULT_ANSWER, Cut, FakeOpenAIServer, Reply
 from tests.server_helpers import STORAGE_FAQ, running_server
 
 CHROMIUM = Path(os.environ.get("RAGLOOM_CHROMIUM", "/usr/bin/chromium"))
@@ -148,3 +148,57 @@ def test_the_api_docs_render_without_the_internet(browser: Any, tmp_path: Path) 
         page.locator(".opblock-summary-path:has-text('/v1/search')").first.wait_for()
         assert page.locator(".opblock").count() >= 9  # every endpoint, from /openapi.json
         assert remote == []  # nothing asked of another host
+
+
+def test_an_answer_cut_off_keeps_its_text_and_a_stopped_server_is_named(
+    browser: Any, tmp_path: Path
+) -> None:
+    with FakeOpenAIServer() as provider:
+        provider.enqueue(Cut(after=4))
+        llm = OpenAICompatLLM(
+            "openai", "gpt-4o-mini", api_key="sk-fake", base_url=provider.base_url
+        )
+        with running_server(tmp_path / "ragloom.db", llm=llm) as url:
+            page = browser.new_page()
+            page.goto(url + "/")
+            page.set_input_files("#file-input", str(_document(tmp_path)))
+            page.wait_for_selector(".upload.done", timeout=30_000)
+            page.fill("#question", "Where does Milvus store data?")
+            page.press("#question", "Enter")
+            cut = page.locator(".message.assistant.failed")
+            cut.wait_for(timeout=30_000)
+            # The words that came stay on the page: the message says "the answer above".
+            shown = cut.locator(".answer-text").inner_text()
+            assert shown and DEFAULT_ANSWER.startswith(shown), shown
+            assert "the answer above is incomplete" in cut.locator(".error").inner_text()
+        page.fill("#question", "Is it still there?")
+        page.press("#question", "Enter")
+        down = page.locator(".message.assistant.failed").nth(1)
+        down.wait_for(timeout=10_000)
+        assert down.inner_text() == "cannot reach the server: is it running?"
+
+
+def test_a_narrow_screen_shows_the_page_without_sideways_scrolling(
+    browser: Any, tmp_path: Path
+) -> None:
+    with running_server(tmp_path / "ragloom.db") as url:
+        page = browser.new_page(viewport={"width": 375, "height": 700}, is_mobile=True)
+        page.goto(url + "/")
+        page.set_input_files("#file-input", str(_document(tmp_path)))
+        page.wait_for_selector(".upload.done", timeout=30_000)
+        page.fill("#question", "Where does Milvus store data?")
+        page.press("#question", "Enter")
+        page.wait_for_selector(".message.assistant .source-card", timeout=30_000)
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1] == 375, widths
+        for selector in ("#question", "#ask-button", ".source-card"):
+            box = page.locator(selector).first.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+
+
+def _document(folder: Path) -> Path:
+    document = folder / "storage_faq.md"
+    document.write_text(STORAGE_FAQ)
+    return document

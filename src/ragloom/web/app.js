@@ -25,10 +25,15 @@ async function errorMessage(response) {
 
 async function api(path, options = {}) {
   for (;;) {
-    const response = await fetch(path, {
-      ...options,
-      headers: { ...(options.headers || {}), ...authHeaders() },
-    });
+    let response;
+    try {
+      response = await fetch(path, {
+        ...options,
+        headers: { ...(options.headers || {}), ...authHeaders() },
+      });
+    } catch (_) {  // the browser says only "Failed to fetch"
+      throw new Error("cannot reach the server: is it running?");
+    }
     if (response.status === 401) {
       await askForKey(await errorMessage(response));
       continue;
@@ -93,7 +98,7 @@ async function refresh() {
     renderStatus(status);
     renderSources(sources.sources);
   } catch (error) {
-    $("#status-line").textContent = `cannot reach the server: ${error.message}`;
+    $("#status-line").textContent = error.message;
   }
 }
 
@@ -284,7 +289,10 @@ async function ask(question) {
       }
     }
   } catch (error) {
-    text.replaceChildren(el("span", { class: "error" }, error.message));
+    // Cut off mid-answer: what came stays, the message (which refers to it) goes below.
+    const message = el("div", { class: "error" }, error.message);
+    if (chunks) bubble.append(message);
+    else text.replaceChildren(message);
     bubble.classList.add("failed");
   } finally {
     text.classList.remove("streaming");
