@@ -186,6 +186,47 @@ def test_source_globs_and_where_expressions(rag: RAG) -> None:
         rag.search("data", 3, where="no_such_field >>> 1")
 
 
+def test_source_globs_take_file_names_as_they_are(tmp_path: Path) -> None:
+    names = {
+        "product_faq.md": "# FAQ\n\nOtters hold hands while they sleep.\n",
+        "productXfaq.md": "# Other\n\nOtters eat sea urchins.\n",
+        "100%.txt": "Otters are fully waterproof.\n",
+        "b.md": "# B\n\nOtters have dense fur.\n",
+        "ab.md": "# AB\n\nOtters use stones as tools.\n",
+        "c.rst": "Otters live in rivers.\n",
+    }
+    folder = write_docs(tmp_path / "docs", names)
+    with RAG(uri=str(tmp_path / "r.db"), embedder=FakeEmbedder(), cache_dir="") as r:
+        r.ingest([str(folder)])
+
+        def found(*patterns: str) -> set[str]:
+            hits = r.search("otters", 10, sources=list(patterns))
+            return {h.source.rsplit("/", 1)[1] for h in hits}
+
+        assert found("product_faq.md") == {"product_faq.md"}
+        assert found("*_faq.md") == {"product_faq.md"}
+        assert found("100%.txt") == {"100%.txt"}
+        assert found("b.md") == {"b.md"}  # a path's end from a separator on: not ab.md
+        assert found("*.[rt][sx]t") == {"100%.txt", "c.rst"}
+        assert found(f"{folder}/*_faq.md") == {"product_faq.md"}
+
+
+def test_a_filter_keeping_few_chunks_still_finds_them(tmp_path: Path) -> None:
+    """Milvus Lite filters HNSW candidates while walking the graph: a selective filter
+    must not come back empty while chunks match it."""
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "theta", "kappa", "iota"]
+    docs = {f"d{i:03d}.txt": " ".join(words[(i + j) % 9] for j in range(8)) for i in range(300)}
+    docs["walrus.txt"] = "Walruses haul out on arctic ice.\n"
+    folder = write_docs(tmp_path / "docs", docs)
+    with RAG(uri=str(tmp_path / "r.db"), embedder=FakeEmbedder(), cache_dir="") as r:
+        r.ingest([str(folder)])
+        for mode in ("dense", "hybrid"):
+            where = r.search("alpha beta gamma", 3, mode=mode, where='source like "%walrus%"')
+            assert [h.source.rsplit("/", 1)[1] for h in where] == ["walrus.txt"], mode
+            glob = r.search("alpha beta gamma", 3, mode=mode, sources=["walrus.*"])
+            assert [h.source.rsplit("/", 1)[1] for h in glob] == ["walrus.txt"], mode
+
+
 def test_filters_on_the_command_line(tmp_path: Path) -> None:
     folder = write_docs(tmp_path / "docs")
     db = str(tmp_path / "cli.db")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -113,10 +114,7 @@ def source_filter(patterns: Sequence[str]) -> str:
         if not any(ch in pattern for ch in "*?["):
             parts.append(f'source == "{_escape(pattern)}" or source like "%{_like(pattern)}"')
             continue
-        # LIKE understands % and _ only: turn the glob into a LIKE prefix/suffix match
-        # and leave exactness to a check on the returned hits.
-        like = "".join("%" if ch in "*?" else _like(ch) for ch in pattern)
-        parts.append(f'source like "%{like}"')
+        parts.append(f'source like "%{_like(pattern)}"')
     return " or ".join(f"({p})" for p in parts)
 
 
@@ -124,8 +122,14 @@ def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _like(text: str) -> str:
-    return _escape(text).replace("%", "\\%").replace("_", "\\_")
+def _like(glob: str) -> str:
+    """A LIKE pattern selecting at least what ``glob`` matches; exactness is left to a
+    check on the returned hits (``matches_sources``).  Milvus Lite's LIKE has no escape
+    character, so a literal ``%``, ``_`` or ``\\`` becomes ``_`` (any one character), as
+    does a ``[...]`` class; ``*`` becomes ``%``."""
+    glob = re.sub(r"\[!?\]?[^]]*\]", "?", glob)
+    like = "".join("%" if ch == "*" else "_" if ch in "?%_\\" else ch for ch in glob)
+    return like.replace('"', '\\"')
 
 
 def combine_filters(*exprs: str | None) -> str:
@@ -137,15 +141,16 @@ def combine_filters(*exprs: str | None) -> str:
 def matches_sources(hit: Hit, patterns: Sequence[str]) -> bool:
     """Exact glob check for hits pre-filtered by ``source_filter``: an absolute pattern
     (``/docs/*.md``, ``https://...``) matches the whole source, a relative one
-    (``faq/*.md``, ``*.pdf``) its end from a path separator on; an archive member
-    (``docs.zip::en/faq/a.md``) also by its path inside the archive."""
+    (``faq/*.md``, ``*.pdf``, ``docs.zip::en/*.md``) its end from a path separator on
+    (``b.md`` is not ``ab.md``); an archive member (``docs.zip::en/faq/a.md``) also by its
+    path inside the archive."""
     names = [hit.source]
     if "::" in hit.source:
         names.append(hit.source.split("::", 1)[1])
     for pattern in patterns:
-        absolute = pattern.startswith("/") or "://" in pattern or "::" in pattern
+        absolute = pattern.startswith("/") or "://" in pattern
         for name in names:
-            if fnmatch.fnmatchcase(name, pattern) or name.endswith(pattern):
+            if fnmatch.fnmatchcase(name, pattern):
                 return True
             if not absolute and fnmatch.fnmatchcase(name, f"*/{pattern}"):
                 return True

@@ -534,7 +534,52 @@ class MilvusStore:
         terms = lexical.analyze(query_text, info.analyzer) if mode != "dense" else ""
         if mode == "hybrid" and not terms.strip():
             mode = "dense"  # nothing but stop words: nothing for BM25 to match
-        dense_params = {"metric_type": info.metric, "params": {"ef": max(64, 2 * max(k, pool))}}
+        if mode == "bm25" and not terms.strip():
+            return []
+        ef = max(64, 2 * max(k, pool))
+        args = (info, query_vector, terms, k, mode, filter_expr, rrf_k, pool)
+        result = self._search_rows(*args, ef=ef)
+        short = len(result[0] if result else []) < k
+        if short and self.is_lite and filter_expr and mode != "bm25" and self.count() > ef:
+            # Milvus Lite's HNSW index (FAISS) applies a filter while it walks the graph,
+            # among ``ef`` candidates: a filter that keeps few chunks comes back short, or
+            # empty, although matching chunks exist.  Then walk the whole graph.
+            result = self._search_rows(*args, ef=self.count())
+        hits = []
+        for rank, row in enumerate(result[0] if result else [], start=1):
+            entity = row.get("entity", {})
+            score = float(row.get("distance", 0.0))
+            hits.append(
+                Hit(
+                    rank=rank,
+                    # BM25 scores are positive, larger better; Milvus Lite 3.x negates them.
+                    score=abs(score) if mode == "bm25" else score,
+                    text=entity.get("text", ""),
+                    source=entity.get("source", ""),
+                    heading=entity.get("heading", ""),
+                    chunk_id=str(row.get("id", "")),
+                    position=int(entity.get("position", 0)),
+                    metadata=entity.get("meta") or {},
+                    dense_score=score if mode == "dense" else None,
+                )
+            )
+        return hits
+
+    def _search_rows(
+        self,
+        info: CollectionInfo,
+        query_vector: Sequence[float] | None,
+        terms: str,
+        k: int,
+        mode: SearchMode,
+        filter_expr: str,
+        rrf_k: int,
+        pool: int,
+        *,
+        ef: int,
+    ) -> Any:
+        """One search as Milvus returns it (a list of hit lists), HNSW walking ``ef``."""
+        dense_params = {"metric_type": info.metric, "params": {"ef": ef}}
         if mode == "dense":
             vector = list(query_vector or [])
             result = self._engine_search(
@@ -547,8 +592,6 @@ class MilvusStore:
                     search_params=dense_params, **self._read_level(),
                 )  # fmt: skip
         elif mode == "bm25":
-            if not terms.strip():
-                return []
             result = self._engine_search(terms, "sparse", k, filter_expr, "BM25", {})
             if result is None:
                 result = self._call(
@@ -573,22 +616,4 @@ class MilvusStore:
                 self.client.hybrid_search, self.collection, requests, RRFRanker(rrf_k),
                 limit=k, output_fields=OUTPUT_FIELDS, **self._read_level(),
             )  # fmt: skip
-        hits = []
-        for rank, row in enumerate(result[0] if result else [], start=1):
-            entity = row.get("entity", {})
-            score = float(row.get("distance", 0.0))
-            hits.append(
-                Hit(
-                    rank=rank,
-                    # BM25 scores are positive, larger better; Milvus Lite 3.x negates them.
-                    score=abs(score) if mode == "bm25" else score,
-                    text=entity.get("text", ""),
-                    source=entity.get("source", ""),
-                    heading=entity.get("heading", ""),
-                    chunk_id=str(row.get("id", "")),
-                    position=int(entity.get("position", 0)),
-                    metadata=entity.get("meta") or {},
-                    dense_score=score if mode == "dense" else None,
-                )
-            )
-        return hits
+        return result
