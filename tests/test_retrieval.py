@@ -242,6 +242,8 @@ def test_filters_on_the_command_line(tmp_path: Path) -> None:
     for mode in ("dense", "bm25", "hybrid"):
         one = ragloom("search", "password characters", "--mode", mode, "--json", "--uri", db)
         assert one.code == 0 and one.json()["hits"][0]["source"].endswith("auth.md"), mode
+    none = ragloom("search", "characters", "--source", "*.pdf", "--uri", db)
+    assert none.code == 0 and "no passages match --where/--source" in none.stdout
     bad = ragloom("search", "x", "--where", "position >>> 1", "--uri", db)
     assert bad.code == 1 and "failed" in bad.stderr and "Traceback" not in bad.stderr
     assert ragloom("search", "x", "--mode", "fuzzy", "--uri", db).code == 2

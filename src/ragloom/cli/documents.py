@@ -201,6 +201,9 @@ def search(
     if as_json:
         typer.echo(json.dumps({"query": question, "hits": hits}, ensure_ascii=False))
         return
+    if not hits and (where or source):
+        typer.echo("no passages match --where/--source: loosen the filter, or drop it")
+        return
     if not hits:
         typer.echo("no passages found: ingest some documents first (ragloom ingest PATH)")
         return
