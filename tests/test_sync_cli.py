@@ -70,6 +70,11 @@ def test_sources_and_delete(tmp_path: Path) -> None:
     deleted = ragloom("delete", gone, "--uri", db)
     assert deleted.code == 0 and "deleted" in deleted.stdout
     assert len(ragloom("sources", "--json", "--uri", db).json()) == 3
-    assert ragloom("delete", gone, "--uri", db).code == 1  # nothing left to delete
+    again = ragloom("delete", gone, "--uri", db)
+    assert again.code == 1 and f"{gone}: no such document in the collection" in again.stderr
+    whole = ragloom("delete", str(DOCS_ZIP), "--uri", db)
+    assert whole.code == 1 and "is a folder or archive: name the documents" in whole.stderr
+    fresh = ragloom("delete", gone, "--uri", str(tmp_path / "fresh.db"))
+    assert fresh.code == 1 and "no such document" in fresh.stderr and "failed" not in fresh.stderr
     text = ragloom("sources", "--uri", db).stdout
     assert "product_faq.md" in text and "troubleshooting.md" not in text

@@ -334,6 +334,8 @@ class MilvusStore:
 
     def delete_sources(self, sources: Iterable[str]) -> int:
         """Delete every chunk of the given documents; returns how many chunks went."""
+        if self.info() is None:
+            return 0
         ids = [row["id"] for row in self._rows_for_sources(sources, ["id"])]
         self.delete_ids(ids)
         return len(ids)

@@ -285,7 +285,17 @@ def delete(
     """Remove documents from the collection."""
     absolute = [s if "://" in s or os.path.isabs(s) else os.path.abspath(s) for s in sources]
     with open_rag(uri=uri, token=token, collection=collection) as rag:
-        deleted = rag.delete(absolute)
+        stored = rag.store.chunk_ids_by_source(absolute) if rag.store.info() else {}
+        missing = [s for s in absolute if s not in stored]
+        folders = {s for s in missing if rag.store.sources_under(s)}
+        deleted = rag.delete(absolute) if stored else 0
+    for source in missing:
+        if source in folders:
+            err(f"{display(source)} is a folder or archive: name the documents to delete")
+        else:
+            err(f"{display(source)}: no such document in the collection")
+    if missing:
+        err("`ragloom sources` lists the documents as `ragloom delete` takes them")
     typer.echo(f"deleted {deleted} chunks")
-    if not deleted:
+    if missing:
         raise typer.Exit(1)
