@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,26 @@ def test_a_model_that_cannot_be_fetched_says_so(tmp_path: Path) -> None:
     assert run.code == 1
     assert "no-such-org/no-such-model" in run.stderr and "could not be fetched" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+class SlowToLoad(FakeEmbedder):
+    """A model still loading when a quick command (a search on an empty file) is done."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go_on = threading.Event()
+        self.loaded = threading.Event()
+
+    def warm_up(self) -> None:
+        self.go_on.wait(10)
+        time.sleep(0.3)
+        self.loaded.set()
+
+
+def test_closing_waits_for_the_model_still_loading(tmp_path: Path) -> None:
+    """A process must not exit while the model loads in native code: it aborts (134)."""
+    embedder = SlowToLoad()
+    with RAG(uri=str(tmp_path / "empty.db"), embedder=embedder) as rag:
+        assert rag.search("anything", k=3) == []  # no collection yet: returns at once
+        embedder.go_on.set()
+    assert embedder.loaded.is_set()

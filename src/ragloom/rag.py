@@ -59,6 +59,7 @@ class RAG:
         )
         self._embedder = None if embedder is None or isinstance(embedder, str) else embedder
         self._warm_up_started = False
+        self._warm_up_thread: threading.Thread | None = None
         self.store = MilvusStore(
             self.settings.uri,
             self.settings.collection,
@@ -74,6 +75,10 @@ class RAG:
 
     def close(self) -> None:
         """Release the store (a Milvus Lite file is unlocked)."""
+        if self._warm_up_thread is not None:
+            # A process that exits while the model is still loading in native code aborts
+            # ("terminate called without an active exception", exit status 134).
+            self._warm_up_thread.join()
         self.store.close()
 
     @cached_property
@@ -117,7 +122,8 @@ class RAG:
             # per process"), so it is imported here first.
             import numpy  # noqa: F401
 
-            threading.Thread(target=_quietly, args=(warm_up,), daemon=True).start()
+            self._warm_up_thread = threading.Thread(target=_quietly, args=(warm_up,), daemon=True)
+            self._warm_up_thread.start()
 
     def chunk_settings(self, splitter: str | None = None) -> ChunkSettings:
         """How documents are cut, fitted to the embedder's window."""
