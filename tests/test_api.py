@@ -74,7 +74,7 @@ def test_collection_built_with_another_embedder_is_refused(tmp_path: Path) -> No
     assert "all-MiniLM-L6-v2" in other.stderr and "--rebuild" in other.stderr
     assert "Traceback" not in other.stderr
     searching = cli("search", "loom", "--uri", db, "--embedder", f"local:{copy}")
-    assert searching.code == 1 and "--rebuild" in searching.stderr
+    assert searching.code == 1 and "ingest with --rebuild" in searching.stderr
     with (
         RAG(uri=db, embedder=FakeEmbedder(dim=384)) as rag,
         pytest.raises(CollectionMismatchError, match="another --collection"),

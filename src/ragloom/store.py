@@ -219,8 +219,9 @@ class MilvusStore:
             if getattr(have, name) != getattr(wanted, name):
                 raise CollectionMismatchError(
                     f"collection '{self.collection}' at {self.uri} was built with {name}"
-                    f" {getattr(have, name)!r}, not {getattr(wanted, name)!r}: pass --rebuild"
-                    " to re-create it with the new settings, or use another --collection"
+                    f" {getattr(have, name)!r}, not {getattr(wanted, name)!r}: ingest with"
+                    " --rebuild to re-create it with the new settings, or use another"
+                    " --collection"
                 )
 
     def drop(self) -> None:
