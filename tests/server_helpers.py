@@ -15,9 +15,10 @@ import httpx
 
 from ragloom.embedders.base import Embedder
 from ragloom.llms import LLM
+from ragloom.llms.base import Prompt, StreamItem
 from ragloom.rag import RAG
 from ragloom.server import ServerOptions, ServerThread, create_app
-from ragloom.testing import FakeEmbedder
+from ragloom.testing import FakeEmbedder, FakeLLM
 
 STORAGE_FAQ = """# Storage FAQ
 
@@ -44,6 +45,24 @@ Setting nlist is scenario-specific. As a rule of thumb, the recommended value of
 """
 QUESTION = "Where does Milvus store data?"
 ANSWER = "Inserted data goes to object storage such as MinIO or S3 [1], metadata to etcd [1]."
+
+
+class SlowLLM(FakeLLM):
+    """Streams a word every 0.2 s; ``stopped``: a stream was closed before its end."""
+
+    def __init__(self) -> None:
+        super().__init__(" ".join(f"word{i}" for i in range(100)) + " [1].")
+        self.stopped = False
+
+    def stream(self, prompt: Prompt) -> Iterator[StreamItem]:
+        finished = False
+        try:
+            for item in super().stream(prompt):
+                time.sleep(0.2)
+                yield item
+            finished = True
+        finally:
+            self.stopped = self.stopped or not finished
 
 
 def zip_bytes(members: dict[str, str]) -> bytes:

@@ -10,6 +10,7 @@ Set RAGLOOM_SCREENSHOT_DIR to keep the screenshots.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from ragloom.llms.openai_compat import OpenAICompatLLM
 from ragloom.testing import DEFAULT_ANSWER, Cut, FakeOpenAIServer, Reply
-from tests.server_helpers import STORAGE_FAQ, running_server
+from tests.server_helpers import STORAGE_FAQ, SlowLLM, running_server
 
 CHROMIUM = Path(os.environ.get("RAGLOOM_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -202,3 +203,32 @@ def _document(folder: Path) -> Path:
     document = folder / "storage_faq.md"
     document.write_text(STORAGE_FAQ)
     return document
+
+
+#: True once the page's (only) answer shows two streamed pieces.
+STREAMING = "Number(document.querySelector('.message.assistant')?.dataset.chunks) >= 2"
+
+
+def test_new_during_an_answer_stops_it_and_starts_afresh(browser: Any, tmp_path: Path) -> None:
+    llm = SlowLLM()
+    with running_server(tmp_path / "ragloom.db", llm=llm) as url:
+        page = browser.new_page()
+        asked: list[Any] = []
+        page.on("request", lambda r: asked.append(r.post_data) if "/v1/ask" in r.url else None)
+        page.goto(url + "/")
+        page.set_input_files("#file-input", str(_document(tmp_path)))
+        page.wait_for_selector(".upload.done", timeout=30_000)
+        page.fill("#question", "Where does Milvus store data?")
+        page.press("#question", "Enter")
+        page.wait_for_function(STREAMING, timeout=30_000)
+        page.click("#new-chat")
+        assert page.locator(".message").count() == 0
+        assert page.is_enabled("#ask-button")  # not held until the old answer ends
+        page.fill("#question", "Is Milvus free?")
+        page.press("#question", "Enter")
+        page.wait_for_function(STREAMING, timeout=5_000)
+        # The new conversation does not carry the dropped answer, and the server stopped
+        # writing it when the page went away.
+        assert json.loads(asked[-1])["history"] == []
+        assert llm.stopped
+        assert [p.messages[-1].content.count("Is Milvus free?") for p in llm.prompts] == [0, 1]

@@ -4,8 +4,11 @@ and errors that are JSON with a message, never a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import itertools
 import json
+import logging
 import re
 import threading
 import time
@@ -26,6 +29,7 @@ from tests.server_helpers import (
     LICENSE_FAQ,
     QUESTION,
     STORAGE_FAQ,
+    SlowLLM,
     ingest,
     running_server,
     zip_bytes,
@@ -331,3 +335,64 @@ def test_answers_waiting_on_a_slow_model_leave_the_other_endpoints_served(
             llm.go.set()
         answers = [ask.result() for ask in asks]
     assert all(a.status_code == 200 and ANSWER in a.text for a in answers)
+
+
+def test_a_client_leaving_mid_answer_stops_the_model_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The model's stream is closed once the piece being read arrives, and leaving is not
+    logged as a failure."""
+    llm = SlowLLM()
+    with (
+        running_server(tmp_path / "ragloom.db", llm=llm) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        assert ingest(client, {"storage_faq.md": STORAGE_FAQ})["status"] == "done"
+        for path, body in [
+            ("/v1/ask", {"question": QUESTION, "stream": True}),
+            ("/v1/chat/completions", {"messages": [{"role": "user", "content": QUESTION}],
+                                      "stream": True}),
+        ]:  # fmt: skip
+            llm.stopped = False
+            with client.stream("POST", path, json=body) as response:
+                lines = response.iter_lines()
+                assert sum("word1" in line for line in itertools.islice(lines, 8)) == 1
+            deadline = time.monotonic() + 3
+            while not llm.stopped and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert llm.stopped, path
+        assert client.get("/healthz").status_code == 200
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_stopping_the_server_mid_answer_closes_the_model_stream(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn cancels an answer still streaming when it stops: the model's stream is
+    closed after the piece being read, not raced (which failed with 'generator already
+    executing' and sent the client an internal error)."""
+    llm = SlowLLM()
+    received: list[str] = []
+
+    def listen(url: str) -> None:
+        body = {"question": QUESTION, "stream": True}
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            httpx.stream("POST", url + "/v1/ask", json=body, timeout=30) as response,
+        ):
+            received.extend(response.iter_lines())
+
+    with running_server(tmp_path / "ragloom.db", llm=llm) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert ingest(client, {"storage_faq.md": STORAGE_FAQ})["status"] == "done"
+        listener = threading.Thread(target=listen, args=(url,))
+        listener.start()
+        while not any("word1" in line for line in received) and listener.is_alive():
+            time.sleep(0.05)
+    listener.join(10)
+    deadline = time.monotonic() + 3
+    while not llm.stopped and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert llm.stopped
+    assert not any("internal error" in line for line in received), received[-2:]
+    assert [r.getMessage() for r in caplog.records if r.name == "ragloom.server"] == []

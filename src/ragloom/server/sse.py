@@ -11,6 +11,7 @@ stall every other request (search, status, uploads) until their deadline.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -40,18 +41,31 @@ async def in_threads(
     items: Iterator[T], limiter: anyio.CapacityLimiter | None = None
 ) -> AsyncIterator[T]:
     """Yield ``items`` from a blocking iterator, each ``next`` run in a worker thread
-    (taken from ``limiter``, by default anyio's shared pool)."""
+    (taken from ``limiter``, by default anyio's shared pool); closed if left unfinished."""
+    lock = threading.Lock()  # a next() and the close() never overlap
+    finished = False
+
+    def step() -> object:
+        with lock:
+            return next(items, _END)
+
+    def close() -> None:
+        with lock:
+            getattr(items, "close", lambda: None)()
+
     try:
         while True:
-            item = await anyio.to_thread.run_sync(next, items, _END, limiter=limiter)
+            item = await anyio.to_thread.run_sync(step, limiter=limiter)
             if item is _END:
+                finished = True
                 return
             yield cast(T, item)
     finally:
-        close = getattr(items, "close", None)
-        if close is not None:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(close, limiter=limiter)
+        if not finished:
+            # Cancelled outright (the server stopping), a next() may still be running in
+            # its thread: the close waits for it in a thread of its own, and the event
+            # loop does not wait for either.
+            threading.Thread(target=close, name="ragloom-close", daemon=True).start()
 
 
 async def prefetch(items: AsyncIterator[T], until: Callable[[T], bool]) -> AsyncIterator[T]:

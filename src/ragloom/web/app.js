@@ -4,7 +4,7 @@
 
 const $ = (selector) => document.querySelector(selector);
 const KEY_STORAGE = "ragloom-api-key";
-const state = { history: [], busy: false };
+const state = { history: [], asking: null };  // asking: the answer being written, if any
 
 // ---------------------------------------------------------------------------------
 // HTTP: every call carries the API key when one is stored; a 401 asks for it.
@@ -252,7 +252,8 @@ async function* readEvents(response) {
 }
 
 async function ask(question) {
-  state.busy = true;
+  const asking = new AbortController();  // "New" aborts it: it belongs to the old conversation
+  state.asking = asking;
   $("#ask-button").disabled = true;
   $("#empty")?.remove();
   const conversation = $("#conversation");
@@ -272,8 +273,10 @@ async function ask(question) {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify({ question, history, stream: true }),
+      signal: asking.signal,
     });
     for await (const { name, data } of readEvents(response)) {
+      if (asking.signal.aborted) return;
       if (name === "question" && data.searched_for !== question) {
         note.textContent = `searched for: ${data.searched_for}`;
       } else if (name === "token") {
@@ -289,6 +292,7 @@ async function ask(question) {
       }
     }
   } catch (error) {
+    if (asking.signal.aborted) return;
     // Cut off mid-answer: what came stays, the message (which refers to it) goes below.
     const message = el("div", { class: "error" }, error.message);
     if (chunks) bubble.append(message);
@@ -296,10 +300,14 @@ async function ask(question) {
     bubble.classList.add("failed");
   } finally {
     text.classList.remove("streaming");
-    state.busy = false;
-    $("#ask-button").disabled = false;
+    if (state.asking === asking) askDone();
     conversation.scrollTop = conversation.scrollHeight;
   }
+}
+
+function askDone() {
+  state.asking = null;
+  $("#ask-button").disabled = false;
 }
 
 function renderAnswer(bubble, text, answer) {
@@ -372,7 +380,7 @@ function start() {
   $("#ask-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const question = questionBox.value.trim();
-    if (!question || state.busy) return;
+    if (!question || state.asking) return;
     questionBox.value = "";
     ask(question);
   });
@@ -383,6 +391,10 @@ function start() {
     }
   });
   $("#new-chat").addEventListener("click", () => {
+    if (state.asking) {  // stop the answer being written (the server stops the model too)
+      state.asking.abort();
+      askDone();
+    }
     state.history = [];
     $("#conversation").replaceChildren();
   });
