@@ -47,6 +47,21 @@ def test_flags_beat_environment_beat_file(tmp_path: Path, monkeypatch: pytest.Mo
         RAG(collection="has-dash")
 
 
+def test_a_config_file_key_that_is_no_setting_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ragloom.toml").write_text('colection = "handbook"\n')
+    with pytest.raises(ConfigError, match=r"ragloom\.toml: unknown setting 'colection'; did you"):
+        RAG()
+    (tmp_path / "ragloom.toml").write_text('api_key = "s3cret"\n')  # not silently unprotected
+    run = cli("status")
+    assert run.code == 1 and "set RAGLOOM_API_KEY instead" in run.stderr
+    (tmp_path / "ragloom.toml").write_text("uri = \n")
+    run = cli("status")
+    assert run.code == 1 and "configuration file ragloom.toml: " in run.stderr
+
+
 def test_secrets_are_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGLOOM_TOKEN", "s3cret-token")
     rag = RAG(uri=str(tmp_path / "s.db"))

@@ -5,6 +5,7 @@ Secrets (the Milvus token, API keys) are ``SecretStr``: they print as ``********
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -128,7 +129,9 @@ def load_settings(**flags: Any) -> Settings:
     config_file = os.environ.get(CONFIG_FILE_ENV)
     if config_file and not Path(config_file).is_file():
         raise ConfigError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
+    toml_file = Path(config_file or DEFAULT_CONFIG_FILE)
     try:
+        _check_file_keys(toml_file)
         return Settings(**given)
     except ValidationError as exc:
         problems = "; ".join(
@@ -137,4 +140,26 @@ def load_settings(**flags: Any) -> Settings:
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
     except (OSError, ValueError) as exc:  # an unreadable or malformed ragloom.toml
-        raise ConfigError(f"cannot read configuration file: {exc}") from None
+        raise ConfigError(f"cannot read the configuration file {toml_file}: {exc}") from None
+
+
+def _check_file_keys(toml_file: Path) -> None:
+    """Refuse a setting the file names that does not exist: a misspelt key would
+    otherwise be ignored without a word."""
+    if not toml_file.is_file():
+        return
+    known = set(Settings.model_fields)
+    for key in TomlConfigSettingsSource(Settings, toml_file).toml_data:
+        if key in _ENVIRONMENT_ONLY:
+            raise ConfigError(
+                f"{toml_file}: {key} is read from the environment only:"
+                f" set {_ENVIRONMENT_ONLY[key]} instead"
+            )
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "see docs/configuration.md"
+            raise ConfigError(f"{toml_file}: unknown setting {key!r}; {hint}")
+
+
+# ``ragloom serve``'s own settings, read where they are used.
+_ENVIRONMENT_ONLY = {"api_key": "RAGLOOM_API_KEY", "query_batch": "RAGLOOM_QUERY_BATCH"}
