@@ -62,6 +62,19 @@ def test_a_config_file_key_that_is_no_setting_is_named(
     assert run.code == 1 and "configuration file ragloom.toml: " in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("TIMEOUT", "0"), ("CHUNK_TOKENS", "-5"), ("BATCH_SIZE", "0"), ("OVERLAP_TOKENS", "-1")],
+)
+def test_an_impossible_number_is_named_with_its_setting(
+    variable: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(f"RAGLOOM_{variable}", value)
+    run = cli("ingest", str(tmp_path), "--uri", str(tmp_path / "n.db"))
+    assert run.code == 1
+    assert f"invalid configuration: {variable.lower()}: Input should be" in run.stderr
+
+
 def test_secrets_are_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGLOOM_TOKEN", "s3cret-token")
     rag = RAG(uri=str(tmp_path / "s.db"))

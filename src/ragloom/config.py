@@ -34,10 +34,12 @@ class Settings(BaseSettings):
     collection: str = Field("ragloom", description="Milvus collection name")
     embedder: str = Field("local", description="local[:MODEL], milvus-default, gemini, openai")
     splitter: Literal["markdown", "seed"] = "markdown"
-    chunk_tokens: int | None = Field(None, description="chunk size; default: the model's window")
-    overlap_tokens: int = 32
-    batch_size: int = 64
-    timeout: float = Field(10.0, description="seconds to wait when connecting to Milvus")
+    chunk_tokens: int | None = Field(
+        None, ge=16, description="chunk size; default: the model's window"
+    )
+    overlap_tokens: int = Field(32, ge=0)
+    batch_size: int = Field(64, ge=1)
+    timeout: float = Field(10.0, gt=0, description="seconds to wait when connecting to Milvus")
     cache_dir: str = Field(
         default_factory=lambda: str(
             Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ragloom"
