@@ -78,3 +78,24 @@ def test_sources_and_delete(tmp_path: Path) -> None:
     assert fresh.code == 1 and "no such document" in fresh.stderr and "failed" not in fresh.stderr
     text = ragloom("sources", "--uri", db).stdout
     assert "product_faq.md" in text and "troubleshooting.md" not in text
+
+
+def test_a_folder_emptied_since_the_last_ingest_is_emptied_in_the_collection(
+    tmp_path: Path,
+) -> None:
+    docs, db = tmp_path / "docs", str(tmp_path / "e.db")
+    docs.mkdir()
+    (docs / "only.md").write_text("# Only\n\nThe last file of this folder.\n")
+    (docs / "photo.jpg").write_bytes(b"\xff\xd8")
+    first = ragloom("ingest", str(docs), "--uri", db)
+    assert first.code == 0
+    assert f"ragloom: {docs}/photo.jpg: not a document (.jpg); skipped\n" in first.stderr
+    (docs / "only.md").unlink()
+    (docs / "photo.jpg").unlink()
+    run = ragloom("ingest", str(docs), "--uri", db)
+    assert run.code == 0, run.stderr
+    assert f"{docs}: empty directory: no files to index" in run.stderr
+    assert "1 removed" in run.stdout
+    assert ragloom("sources", "--json", "--uri", db).json() == []
+    typo = ragloom("ingest", str(tmp_path / "docs"), "--glob", "*.mdd", "--uri", db)
+    assert typo.code == 1 and "match the glob '*.mdd'" in typo.stderr

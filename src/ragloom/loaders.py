@@ -222,7 +222,7 @@ def _load_directory(root: Path, match: PathGlob | None, limits: LoadLimits) -> I
         else:
             yield _load_file(path, info, root=root_source, limits=limits)
     if not selected:
-        yield LoadIssue(root_source, _nothing_selected("directory", match), root=root_source)
+        yield _nothing_selected(root_source, "directory", match, root_source)
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
@@ -279,7 +279,7 @@ def _load_zip(
         hint=hint,
     )
     if not selected:
-        yield LoadIssue(prefix, _nothing_selected("archive", match), root=root)
+        yield _nothing_selected(prefix, "archive", match, root)
 
 
 # --- URLs -----------------------------------------------------------------------------
@@ -381,14 +381,20 @@ def _http_reason(exc: Exception, limits: LoadLimits) -> str:
 # --- shared ---------------------------------------------------------------------------
 
 
-def _nothing_selected(kind: str, match: PathGlob | None) -> str:
-    """The issue for a directory or archive that gave nothing to read."""
+def _nothing_selected(source: str, kind: str, match: PathGlob | None, root: str) -> LoadIssue:
+    """The issue for a directory or archive that gave nothing to read.
+
+    An empty one was read, and found empty: a notice, so that the documents ingested
+    from it before are removed like those of any folder that lost files.  A glob that
+    selects nothing is more likely a mistyped pattern: a failure, which removes nothing.
+    """
     if match is None:
-        return f"empty {kind}: no files to index"
-    return (
+        return LoadIssue(source, f"empty {kind}: no files to index", skipped=True, root=root)
+    reason = (
         f"no files in this {kind} match the glob {match.pattern!r}; "
         f"check the pattern (it is matched against paths relative to the {kind})"
     )
+    return LoadIssue(source, reason, root=root)
 
 
 def _os_reason(exc: OSError) -> str:

@@ -107,7 +107,7 @@ def ingest(
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
         for item in report.skipped:
-            err(f"skipped {display(item['source'])}: {item['error']}")
+            err(f"{display(item['source'])}: {item['error']}")
         for item in report.errors:
             err(f"failed {display(item['source'])}: {item['error']}")
         if dry_run:
