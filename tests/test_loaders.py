@@ -8,6 +8,7 @@ import socket
 import struct
 import threading
 import time
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -442,6 +443,16 @@ def test_corrupt_zip(tmp_path: Path) -> None:
     issue = only_issue(load(tmp_path / "broken.zip"))
     assert issue.reason.startswith("not a readable zip archive: ")
     assert not issue.skipped
+
+
+def test_zip_member_stored_twice_is_one_document_its_last_copy(tmp_path: Path) -> None:
+    archive = tmp_path / "twice.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(archive, "w") as zf:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        zf.writestr("notes.md", "# Old\n\nThe first copy.\n")
+        zf.writestr("notes.md", "# New\n\nThe copy an extraction keeps.\n")
+    [doc] = load(archive)
+    assert isinstance(doc, Document) and doc.title == "New"
 
 
 def test_zip_skips_hidden_members_and_reports_nested_archives(tmp_path: Path) -> None:

@@ -47,7 +47,9 @@ def read_zip(
     with archive:
         plan: list[tuple[zipfile.ZipInfo, str | LoadIssue]] = []
         declared_total = 0
-        for info in sorted(archive.infolist(), key=lambda i: i.filename):
+        # A name stored twice is one document: the last copy, as extracting would leave it.
+        latest = {info.filename: info for info in archive.infolist()}
+        for info in sorted(latest.values(), key=lambda i: i.filename):
             name = info.filename
             if info.is_dir() or is_hidden_member(name) or (match is not None and not match(name)):
                 continue
