@@ -123,12 +123,28 @@ def test_the_page_asks_for_the_api_key_and_uses_it(browser: Any, tmp_path: Path)
         page = browser.new_page()
         page.goto(url + "/")
         page.locator("#key-dialog[open]").wait_for()
+        page.keyboard.press("Escape")  # dismissed: the page says so instead of waiting
+        page.wait_for_selector("#status-line:has-text('this server needs its API key')")
+        page.set_input_files("#file-input", str(_document(tmp_path)))
+        page.locator("#key-dialog[open]").wait_for()
+        page.keyboard.press("Escape")
+        page.wait_for_selector(".upload.failed:has-text('needs its API key')")
+        page.fill("#question", "Where does Milvus store data?")
+        page.press("#question", "Enter")  # asks for the key again
+        page.locator("#key-dialog[open]").wait_for()
+        page.keyboard.press("Escape")
+        page.wait_for_selector(".message.assistant.failed:has-text('needs its API key')")
+        assert page.is_enabled("#ask-button")
+        page.fill("#question", "Where does Milvus store data?")
+        page.press("#question", "Enter")
+        page.locator("#key-dialog[open]").wait_for()
         page.fill("#key-input", "wrong")
         page.click("#key-form button")
         page.locator("#key-error:has-text('wrong API key')").wait_for()  # asked again
         page.fill("#key-input", "page-key")
         page.click("#key-form button")
-        page.wait_for_selector("#status-line:has-text('0 documents')")
+        # The status line is read again with the key, not at the next 15-second refresh.
+        page.wait_for_selector("#status-line:has-text('0 documents')", timeout=5_000)
         assert page.evaluate("localStorage.getItem('ragloom-api-key')") == "page-key"
 
 

@@ -43,10 +43,12 @@ async function api(path, options = {}) {
   }
 }
 
+// Resolves once a key is entered; rejects when the dialog is dismissed (Escape), so
+// what waited for the key fails with a message instead of waiting forever.
 let keyPrompt = null;
 function askForKey(message) {
   if (keyPrompt) return keyPrompt;
-  keyPrompt = new Promise((resolve) => {
+  keyPrompt = new Promise((resolve, reject) => {
     const dialog = $("#key-dialog");
     const error = $("#key-error");
     error.hidden = !localStorage.getItem(KEY_STORAGE);
@@ -55,6 +57,11 @@ function askForKey(message) {
       localStorage.setItem(KEY_STORAGE, $("#key-input").value.trim());
       keyPrompt = null;
       resolve();
+      refresh();  // the status line may show a refusal from before the key
+    };
+    dialog.oncancel = () => {
+      keyPrompt = null;
+      reject(new Error("this server needs its API key: ask again, or reload the page, to enter it"));
     };
     dialog.showModal();
   });
@@ -182,7 +189,11 @@ function upload(files) {
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
       if (xhr.status === 401) {
-        await askForKey((body.error && body.error.message) || "API key needed");
+        try {
+          await askForKey((body.error && body.error.message) || "API key needed");
+        } catch (error) {
+          return fail(error.message);
+        }
         send();
       } else if (xhr.status !== 202) {
         fail((body.error && body.error.message) || `upload refused (${xhr.status})`);
