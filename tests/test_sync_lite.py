@@ -107,3 +107,17 @@ def test_segments_too_large_to_merge_are_named_with_the_fix(
         rag.ingest([str(docs)])
         assert _bm25_scores(rag, "zebrafish telemetry") == pytest.approx(rebuilt)
     assert split != pytest.approx(rebuilt)
+
+
+def test_a_document_named_twice_is_ingested_once_under_its_folder(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha.\n")
+    (docs / "b.md").write_text("# B\n\nBeta.\n")
+    with RAG(uri=str(tmp_path / "t.db"), embedder=FakeEmbedder(), cache_dir="") as rag:
+        report = rag.ingest([str(docs), str(docs / "a.md"), str(docs / "a.md")])
+        assert (report.files, report.added) == (2, 2)
+        (docs / "a.md").unlink()
+        again = rag.ingest([str(docs)])  # a.md went from the folder it was found in
+        assert again.removed == 1
+        assert [d.source for d in rag.sources()] == [str(docs / "b.md")]

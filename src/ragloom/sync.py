@@ -201,6 +201,8 @@ class Ingestor:
                 if item.source == root and not item.skipped:
                     unreadable.add(root)
                 continue
+            if any(item.source in found for found in seen.values()):
+                continue  # named twice (``docs docs/a.md``): once is enough, under the first
             seen.setdefault(item.root, set()).add(item.source)
             pending.append(item)
             if len(pending) >= _DOCS_PER_BATCH:
