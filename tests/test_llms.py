@@ -231,6 +231,17 @@ def test_401_names_the_key_variable(oai: FakeOpenAIServer, gem: FakeGeminiServer
         gemini(gem, key="g-wrong").complete(PROMPT)
 
 
+def test_a_rejected_google_api_key_is_named(
+    gem: FakeGeminiServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only GOOGLE_API_KEY is set: that is the variable the user has to fix."""
+    monkeypatch.setenv("GOOGLE_API_KEY", "g-wrong")
+    with pytest.raises(ConfigError, match=r"rejected the API key") as info:
+        GeminiLLM(base_url=gem.base_url, reliability=FAST).complete(PROMPT)
+    assert "check GOOGLE_API_KEY, or pass --llm none" in str(info.value)
+    assert gem.last_request.headers["x-goog-api-key"] == "g-wrong"
+
+
 def test_402_says_there_is_no_balance(oai: FakeOpenAIServer) -> None:
     oai.enqueue(HttpError(402, "Insufficient Balance"))
     with pytest.raises(ProviderError, match=r"DeepSeek says the account has no balance") as info:

@@ -191,6 +191,10 @@ def test_gemini_rejected_key_names_the_variable(
     with pytest.raises(ConfigError, match="GEMINI_API_KEY") as info:
         GeminiEmbedder().embed(["a"])
     assert "API key not valid" in str(info.value)
+    monkeypatch.delenv("GEMINI_API_KEY")
+    monkeypatch.setenv("GOOGLE_API_KEY", "g-wrong")  # the variable that was used is named
+    with pytest.raises(ConfigError, match="check GOOGLE_API_KEY"):
+        GeminiEmbedder().embed(["a"])
 
 
 def test_gemini_missing_key_names_the_variable() -> None:

@@ -60,6 +60,11 @@ def resolve_key(
     raise ConfigError(f"{env_names[0]} is not set: export it, {hint}")
 
 
+def key_variable(env_names: Sequence[str]) -> str:
+    """The variable the key was read from (the first one set), for messages about it."""
+    return next((n for n in env_names if os.environ.get(n, "").strip()), env_names[0])
+
+
 def batches(texts: Sequence[str], size: int) -> Iterator[list[str]]:
     """``texts`` in consecutive lists of at most ``size``."""
     for start in range(0, len(texts), size):
@@ -248,7 +253,8 @@ class RemoteEmbedder(ABC):
 
     def _key_rejected(self, detail: str) -> ConfigError:
         return ConfigError(
-            f"{self._host()} rejected the API key ({detail}): check {self.key_envs[0]}, "
+            f"{self._host()} rejected the API key ({detail}): "
+            f"check {key_variable(self.key_envs)}, "
             "or use --embedder local"
         )
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ragloom.embedders._remote import is_transport_error, resolve_key
+from ragloom.embedders._remote import is_transport_error, key_variable, resolve_key
 from ragloom.errors import ConfigError, ProviderError, RagloomError
 from ragloom.llms._retry import Retrier, Transient
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem
@@ -58,6 +58,8 @@ class RemoteLLM(ABC):
         self.host = host
         self.reliability = reliability or Reliability()
         self._api_key = resolve_key(api_key, key_envs, base_url, hint="or pass --llm none")
+        #: Where the key came from, named when the host rejects it.
+        self.key_env = key_variable(key_envs)
         self._client: Any = None
         self.who = f"{label} model '{self.model}' at {host}"
         self._retrier = Retrier(self.reliability, self.who, self._classify, self._to_error)
@@ -131,9 +133,9 @@ class RemoteLLM(ABC):
 
     # -- failures every provider words alike --------------------------------------------
 
-    def _key_rejected(self, detail: str, key_env: str) -> ConfigError:
+    def _key_rejected(self, detail: str) -> ConfigError:
         return ConfigError(
-            f"{self.host} rejected the API key ({detail}): check {key_env}, or pass --llm none"
+            f"{self.host} rejected the API key ({detail}): check {self.key_env}, or pass --llm none"
         )
 
     def _read_timed_out(self) -> ProviderError:

@@ -122,7 +122,7 @@ class GeminiLLM(RemoteLLM):
         if isinstance(exc, errors.APIError):
             code, msg = exc.code, str(exc.message or exc.status or "")
             if is_google_key_error(exc):
-                return self._key_rejected(f"{code}: {msg}", "GEMINI_API_KEY")
+                return self._key_rejected(f"{code}: {msg}")
             if code == 404:
                 return ConfigError(
                     f"{who} was not found (404: {msg}): check --model (RAGLOOM_LLM_MODEL)"

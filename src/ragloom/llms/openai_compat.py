@@ -152,11 +152,11 @@ class OpenAICompatLLM(RemoteLLM):
         if isinstance(exc, openai.APIStatusError):
             code, msg = exc.status_code, error_message(exc)
             if code == 401:
-                return self._key_rejected(f"401: {msg}", p.key_env)
+                return self._key_rejected(f"401: {msg}")
             if code == 403:
                 return ConfigError(
                     f"{host} refused the request (403: {msg}): check that the key in "
-                    f"{p.key_env} may use model '{self.model}'"
+                    f"{self.key_env} may use model '{self.model}'"
                 )
             if code == 402:
                 where = f"top up at {p.top_up}" if p.top_up else "add credit to the account"
