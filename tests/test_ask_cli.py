@@ -9,12 +9,15 @@ traceback; with no key at all the answer is extractive and touches no network.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from ragloom.answer import DEFAULT_SYSTEM, NO_ANSWER
+from ragloom.cli import app
 from ragloom.cli.answer import EXTRACTIVE_LABEL
 from ragloom.testing import Cut, FakeGeminiServer, FakeOpenAIServer, Hang, HttpError
 from tests.cli_helpers import Run, ragloom
@@ -277,9 +280,38 @@ def test_stream_cut_mid_way(
     assert_clean_failure(run, "dropped the connection mid-answer")
     assert "the answer above is incomplete" in run.stderr
     assert run.stdout.startswith(" ".join(oai.answer.split()[:2]))  # type: ignore[union-attr]
+    assert run.stdout.endswith("\n")  # the message does not run on from the cut text
+
+
+def test_an_unreachable_store_prints_no_answer_label() -> None:
+    run = ragloom("ask", QUESTION, "--llm", "none", "--uri", "http://127.0.0.1:1")
+    assert_clean_failure(run, "cannot reach Milvus at http://127.0.0.1:1")
+    assert run.stdout == ""  # no "Extractive answer" heading over nothing
 
 
 def test_usage_errors_exit_2(db: str) -> None:
     assert ragloom("ask", QUESTION, "--llm", "claude", "--uri", db).code == 2
     assert ragloom("ask", QUESTION, "--mode", "fuzzy", "--uri", db).code == 2
     assert ragloom("ask", QUESTION, "-k", "0", "--uri", db).code == 2
+
+
+@pytest.mark.server
+def test_on_a_server_without_bm25_ask_and_chat_say_so_once(docs: Path, milvus_server: str) -> None:
+    name = f"ask_{uuid.uuid4().hex[:8]}"
+    where = ("--uri", milvus_server, "--collection", name)
+    assert ragloom("ingest", str(docs), *where).code == 0
+    notice = (
+        f"ragloom: hybrid search needs BM25 (Milvus >= 2.5 or Milvus Lite), which {milvus_server}"
+    )
+    run = ragloom("ask", QUESTION, "--llm", "none", *where)
+    assert run.code == 0, run.stderr
+    assert run.stderr.count("needs BM25") == 1 and notice in run.stderr
+    assert "product_faq.md › Product FAQ" in run.stdout
+    chat = CliRunner().invoke(
+        app,
+        ["chat", "--llm", "none", "--mode", "bm25", *where],
+        input=f"{QUESTION}\nIs Milvus free?\n",
+    )
+    assert chat.exit_code == 0, chat.stderr
+    assert chat.stderr.count("needs BM25") == 1 and "ragloom: bm25 search needs BM25" in chat.stderr
+    assert "100% free" in chat.stdout

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +20,7 @@ from ragloom.testing import (
     FakeEmbedder,
     FakeGeminiServer,
     FakeLLM,
+    Hang,
     HttpError,
     RecordedRequest,
 )
@@ -132,3 +137,32 @@ def test_chat_reports_a_failed_turn_and_goes_on(
         assert run.exit_code == 0, run.stderr
         assert "failed with HTTP 503" in run.stderr
         assert "canned answer" in run.stdout  # the second question was answered
+
+
+def test_ctrl_c_stops_the_answer_not_the_chat(
+    docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a model is answering ends that answer; the next question is answered."""
+    with FakeGeminiServer() as gem:
+        monkeypatch.setenv("GEMINI_API_KEY", "g")
+        monkeypatch.setenv("GEMINI_BASE_URL", gem.base_url)
+        db = str(tmp_path / "chat-interrupt.db")
+        runner = CliRunner()
+        assert runner.invoke(app, ["ingest", str(docs), "--embedder", "gemini", "--uri", db])
+        gem.enqueue(Hang(), endpoint="generate")
+
+        def press_ctrl_c() -> None:  # once the model is asked, as a user would
+            while not gem.requests_to("generate"):
+                time.sleep(0.02)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=press_ctrl_c, daemon=True).start()
+        run = runner.invoke(
+            app,
+            ["chat", "--llm", "gemini", "--no-stream", "--uri", db],
+            input="Where does Milvus store data?\nIs Milvus free?\n",
+        )
+        assert run.exit_code == 0, run.stderr
+        assert "ragloom: answer interrupted" in run.stderr
+        assert "canned answer" in run.stdout  # the second question was answered
+        assert len(gem.requests_to("generate")) == 2

@@ -20,6 +20,7 @@ from ragloom.cli.common import (
     open_rag,
     reported,
 )
+from ragloom.cli.documents import search_mode
 from ragloom.errors import RagloomError
 
 if TYPE_CHECKING:
@@ -73,15 +74,22 @@ def _print_answer(
     (on stderr; the first, which provider answered and why, only if ``provider_note``)."""
     from ragloom.types import Answer
 
-    if extractive:
-        typer.secho(EXTRACTIVE_LABEL, bold=True)
     answer = None
-    for item in items:
-        if isinstance(item, Answer):
-            answer = item
-        elif live:
-            sys.stdout.write(item)
-            sys.stdout.flush()
+    open_line = False  # live text not yet ended by a newline
+    try:
+        for n, item in enumerate(items):
+            if extractive and n == 0:  # once the answer comes, not before a failure
+                typer.secho(EXTRACTIVE_LABEL, bold=True)
+            if isinstance(item, Answer):
+                answer = item
+            elif live and item:
+                sys.stdout.write(item)
+                sys.stdout.flush()
+                open_line = not item.endswith("\n")
+    except BaseException:  # a cut stream, Ctrl-C: the message goes on a line of its own
+        if open_line:
+            typer.echo()
+        raise
     if answer is None:  # pragma: no cover - every stream ends with an Answer
         raise RagloomError("the answer stream ended without an answer")
     typer.echo("" if live else answer.text)
@@ -134,8 +142,8 @@ def ask(
     with open_rag(uri=uri, token=token, collection=collection) as rag:
         extractive = rag.get_llm(llm, model).provider == "none"
         items = rag.stream(
-            question, k, llm=llm, model=model, mode=mode, sources=source or (),  # type: ignore[arg-type]
-            stream=live,
+            question, k, llm=llm, model=model, mode=search_mode(rag, mode),
+            sources=source or (), stream=live,
         )  # fmt: skip
         if as_json:
             from ragloom.answer import final_answer
@@ -251,6 +259,8 @@ def _chat_loop(turn: Callable[[str], Answer], reset: Callable[[], None]) -> None
                 last = turn(text)
             except RagloomError as exc:
                 err(str(exc))
+            except KeyboardInterrupt:  # Ctrl-C stops this answer, not the conversation
+                err("answer interrupted")
 
 
 @app.command()
@@ -278,7 +288,7 @@ def chat(
         from ragloom.chat import Conversation
 
         conversation = Conversation(
-            rag, llm=llm, model=model, k=k, mode=mode, sources=source or (),  # type: ignore[arg-type]
+            rag, llm=llm, model=model, k=k, mode=search_mode(rag, mode), sources=source or (),
         )  # fmt: skip
         chosen = conversation.llm
         err(
