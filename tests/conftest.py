@@ -51,6 +51,18 @@ def milvus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def milvus_server_with_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Milvus server with authentication on: clients need ``ROOT_TOKEN``."""
+    from tests.milvus_server import start_milvus_server
+
+    handle = start_milvus_server(tmp_path_factory.mktemp("milvus-auth"), auth=True)
+    try:
+        yield handle.uri
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
 def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache folder holding the bundled model's ONNX export (made once a session: ~10 s)."""
     from ragloom.embedders.local import LocalEmbedder

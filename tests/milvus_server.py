@@ -78,7 +78,7 @@ class MilvusServerHandle:
         self.stop()
 
 
-def _wait_ready(handle: MilvusServerHandle, timeout: float) -> None:
+def _wait_ready(handle: MilvusServerHandle, timeout: float, token: str = "") -> None:
     from pymilvus import MilvusClient
 
     deadline = time.monotonic() + timeout
@@ -90,7 +90,7 @@ def _wait_ready(handle: MilvusServerHandle, timeout: float) -> None:
                 f"see logs in {handle.data_dir / 'logs'}"
             )
         try:
-            client = MilvusClient(uri=handle.uri, timeout=5)
+            client = MilvusClient(uri=handle.uri, token=token, timeout=5)
             try:
                 client.list_collections()
                 return
@@ -102,8 +102,15 @@ def _wait_ready(handle: MilvusServerHandle, timeout: float) -> None:
     raise TimeoutError(f"milvus not ready at {handle.uri} after {timeout:.0f}s: {last_error!r}")
 
 
-def start_milvus_server(base_dir: Path, timeout: float = 180.0) -> MilvusServerHandle:
-    """Start ``milvus run standalone`` with its data under ``base_dir / "milvus"``."""
+#: The token of the root user a server with authentication enabled starts with.
+ROOT_TOKEN = "root:Milvus"
+
+
+def start_milvus_server(
+    base_dir: Path, timeout: float = 180.0, *, auth: bool = False
+) -> MilvusServerHandle:
+    """Start ``milvus run standalone`` with its data under ``base_dir / "milvus"``;
+    ``auth`` turns on authentication (every client then needs a token, ``ROOT_TOKEN``)."""
     import milvus  # fails loudly if the dev extra is not installed
 
     data_dir = (Path(base_dir) / "milvus").resolve()
@@ -116,6 +123,8 @@ def start_milvus_server(base_dir: Path, timeout: float = 180.0) -> MilvusServerH
     ports["etcd_peer_port"], ports["metrics_port"] = free[-2], free[-1]
     for node in _NODES:
         config.set(f"{node}.ip", "127.0.0.1")
+    if auth:
+        config.set("common.security.authorizationEnabled", "true")
     config.resolve()  # writes data_dir/configs/milvus.yaml
     milvus._initialize_data_files(str(data_dir))  # unpacks data_dir/bin/milvus + libs
 
@@ -153,7 +162,7 @@ def start_milvus_server(base_dir: Path, timeout: float = 180.0) -> MilvusServerH
         )
     handle = MilvusServerHandle(process, ports["proxy_port"], data_dir, ports)
     try:
-        _wait_ready(handle, timeout)
+        _wait_ready(handle, timeout, ROOT_TOKEN if auth else "")
     except BaseException:
         handle.stop(grace=2.0)
         raise

@@ -100,6 +100,22 @@ def _quiet_client_logs() -> None:
     logging.getLogger("milvus_lite").setLevel(logging.ERROR)
 
 
+def _auth_refusal(exc: BaseException) -> str | None:
+    """The server's reason when it refused the credentials (gRPC ``UNAUTHENTICATED``, which
+    pymilvus reports as a failure to connect), else None."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:  # pymilvus chains form loops
+        seen.add(id(cause))
+        code = getattr(cause, "code", None)
+        status = code() if callable(code) else None  # a grpc.RpcError
+        if getattr(status, "name", None) == "UNAUTHENTICATED":
+            details = getattr(cause, "details", None)
+            return str(details() if callable(details) else "") or "unauthenticated"
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 def _fit_bytes(text: str, limit: int = MAX_VARCHAR) -> str:
     """Cut ``text`` to at most ``limit`` UTF-8 bytes without splitting a character."""
     data = text.encode("utf-8")
@@ -149,6 +165,16 @@ class MilvusStore:
                 raise StoreError(
                     f"cannot open the Milvus Lite file {self.uri}: {exc.message}"
                 ) from None
+            refusal = _auth_refusal(exc)
+            if refusal is not None:
+                advice = (
+                    "check --token or RAGLOOM_TOKEN (user:password, or a Zilliz Cloud API key)"
+                    if self._token
+                    else "pass --token user:password (or a Zilliz Cloud API key), or set"
+                    " RAGLOOM_TOKEN"
+                )
+                given = "rejected the token" if self._token else "needs a token"
+                raise StoreError(f"Milvus at {self.uri} {given} ({refusal}): {advice}") from None
             raise StoreError(
                 f"cannot reach Milvus at {self.uri} ({exc.message}). Check that the server is"
                 " running and the address and --token are right, or use a local Milvus Lite"
