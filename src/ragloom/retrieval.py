@@ -30,6 +30,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ragloom.embedders.base import Embedder
@@ -236,23 +237,31 @@ class CrossEncoderReranker:
 
 @lru_cache(maxsize=2)
 def _cross_encoder(model: str) -> Any:
-    """Load a cross-encoder once per process."""
-    try:
-        from sentence_transformers import CrossEncoder
-    except ImportError:
-        from ragloom.errors import MissingDependencyError
+    """Load a cross-encoder once per process: from a folder or the Hugging Face cache
+    without the network, else from the Hub when it answers (``ragloom.hub``)."""
+    from ragloom import hub
 
-        raise MissingDependencyError("sentence-transformers", "local", "--rerank") from None
-    try:
-        return CrossEncoder(model, device="cpu")
-    except (OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"--rerank {model}: could not load this cross-encoder: its weights are not on"
-            " this machine and could not be fetched from the Hugging Face Hub"
-            f" ({reason}). Download it once with network access, pass the path of a local"
-            " model folder, or search without --rerank."
-        ) from None
+    local = Path(model).expanduser() if Path(model).expanduser().exists() else None
+    local = local or hub.cached_model(model)
+    reason = None if local else hub.unreachable_reason(model)
+    if reason is None:
+        try:
+            from sentence_transformers import CrossEncoder
+        except ImportError:
+            from ragloom.errors import MissingDependencyError
+
+            raise MissingDependencyError("sentence-transformers", "local", "--rerank") from None
+        try:
+            source = str(local or model)
+            return CrossEncoder(source, device="cpu", local_files_only=local is not None)
+        except (OSError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    raise ConfigError(
+        f"--rerank {model}: could not load this cross-encoder: its weights are not on"
+        " this machine and could not be fetched from the Hugging Face Hub"
+        f" ({reason}). Download it once with network access, pass the path of a local"
+        " model folder, or search without --rerank."
+    )
 
 
 # -- the search ------------------------------------------------------------------------------

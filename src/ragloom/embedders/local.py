@@ -59,6 +59,10 @@ class LocalEmbedder:
                 )
         elif Path(model).is_dir():
             self._path = Path(model)
+        else:  # a Hub id: its cached files load like a local folder, with no network
+            from ragloom import hub
+
+            self._path = hub.cached_model(model)
 
     # -- cheap facts, read from the model's files when it is on disk ------------------
 
@@ -181,20 +185,25 @@ def _gpu_present() -> bool:
 @lru_cache(maxsize=4)
 def _load_model(source: str, device: str, on_disk: bool, name: str) -> Any:
     """Load a model once per process (a server or test suite opens many RAGs)."""
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise MissingDependencyError(
-            "sentence-transformers", "local", "The local embedder"
-        ) from None
+    from ragloom import hub
+
     # A model on disk has all its files: never let a missing optional one go to the Hub.
-    try:
-        return SentenceTransformer(source, device=device, local_files_only=on_disk)
-    except (OSError, ValueError) as exc:
-        raise EmbedderError(
-            f"could not load the embedding model '{name}': its weights are not"
-            " on this machine and could not be fetched from the Hugging Face Hub"
-            f" ({str(exc).splitlines()[0]}). Connect to the network once to download it,"
-            " copy it into the Hugging Face cache, pass a local model folder, or use the"
-            f" bundled default (--embedder local, {BUNDLED_MODEL})."
-        ) from None
+    reason = None if on_disk else hub.unreachable_reason(source)
+    if reason is None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise MissingDependencyError(
+                "sentence-transformers", "local", "The local embedder"
+            ) from None
+        try:
+            return SentenceTransformer(source, device=device, local_files_only=on_disk)
+        except (OSError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    raise EmbedderError(
+        f"could not load the embedding model '{name}': its weights are not"
+        " on this machine and could not be fetched from the Hugging Face Hub"
+        f" ({reason}). Connect to the network once to download it,"
+        " copy it into the Hugging Face cache, pass a local model folder, or use the"
+        f" bundled default (--embedder local, {BUNDLED_MODEL})."
+    )
