@@ -222,6 +222,12 @@ def test_unrelated_question_abstains_without_the_model(
     assert out["answer"] == NO_ANSWER and oai.requests == []
     assert out["notes"][0] == "deepseek (deepseek-flash) was not asked"
     assert "below the abstain threshold 0.280" in out["notes"][1]
+    # With no model there is none to "not ask": the note says the answer is extractive.
+    run = ragloom("ask", "What is the best recipe for chocolate cake?", "--llm", "none",
+                  "--json", "--uri", db)  # fmt: skip
+    out = run.json()
+    assert out["abstained"] and out["notes"][0].startswith("extractive answer, no language model")
+    assert not any("was not asked" in note for note in out["notes"])
 
 
 # -- faults ----------------------------------------------------------------------------------

@@ -70,6 +70,9 @@ def test_sources_and_delete(tmp_path: Path) -> None:
     deleted = ragloom("delete", gone, "--uri", db)
     assert deleted.code == 0 and "deleted" in deleted.stdout
     assert len(ragloom("sources", "--json", "--uri", db).json()) == 3
+    one = ragloom("ingest", str(DOCS_ZIP), "--glob", "en/faq/troubleshooting.md", "--uri", db)
+    assert one.stdout.startswith("1 document (1 added, 0 changed"), one.stdout
+    ragloom("delete", gone, "--uri", db)
     again = ragloom("delete", gone, "--uri", db)
     assert again.code == 1 and f"{gone}: no such document in the collection" in again.stderr
     whole = ragloom("delete", str(DOCS_ZIP), "--uri", db)

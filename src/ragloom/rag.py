@@ -295,7 +295,8 @@ class RAG:
         coverage = self.coverage(question, hits, mode=mode, where=where, sources=sources)
         relevance = coverage.relevance
         if coverage.abstain:
-            notes[0] = f"{chosen.provider} ({chosen.model}) was not asked"
+            if chosen.provider != "none":  # an extractive answer has no model to ask
+                notes[0] = f"{chosen.provider} ({chosen.model}) was not asked"
             notes.append(coverage.note() or "")
             answer = abstain(question, hits, chosen, coverage, notes)
             yield answer.text

@@ -116,8 +116,9 @@ def ingest(
                     typer.echo(f"{status:>8}  {display(source)}")
         verb = "would embed" if dry_run else "embedded"
         typer.echo(
-            f"{report.files} documents ({report.added} added, {report.changed} changed,"
-            f" {report.unchanged} unchanged, {report.removed} removed), {report.chunks} chunks,"
+            f"{_count(report.files, 'document')} ({report.added} added, {report.changed} changed,"
+            f" {report.unchanged} unchanged, {report.removed} removed),"
+            f" {_count(report.chunks, 'chunk')},"
             f" {verb} {report.embedded}, {len(report.errors)} failed, in {report.seconds:.1f}s"
             + (" (dry run: nothing written)" if dry_run else "")
         )
@@ -296,6 +297,11 @@ def delete(
             err(f"{display(source)}: no such document in the collection")
     if missing:
         err("`ragloom sources` lists the documents as `ragloom delete` takes them")
-    typer.echo(f"deleted {deleted} chunks")
+    typer.echo(f"deleted {_count(deleted, 'chunk')}")
     if missing:
         raise typer.Exit(1)
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 document``, ``2 documents``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
