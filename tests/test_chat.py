@@ -166,3 +166,19 @@ def test_ctrl_c_stops_the_answer_not_the_chat(
         assert "ragloom: answer interrupted" in run.stderr
         assert "canned answer" in run.stdout  # the second question was answered
         assert len(gem.requests_to("generate")) == 2
+
+
+def test_sources_of_a_declined_answer_say_there_are_none(docs: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "chat-declined.db")
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(docs), "--uri", db]).exit_code == 0
+    run = runner.invoke(
+        app,
+        ["chat", "--llm", "none", "--no-stream", "--uri", db],
+        input="How do I sync my notes with Dropbox?\n/sources\nWhere does Milvus store data?\n"
+        "/sources\n",
+    )
+    assert run.exit_code == 0, run.stderr
+    assert "The documents do not" in run.stdout  # declined before any model
+    assert "(the last answer has no sources: the documents do not cover it)" in run.stdout
+    assert run.stdout.count("product_faq.md › Product FAQ") == 2  # answer, then /sources

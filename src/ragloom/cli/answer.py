@@ -99,20 +99,21 @@ def _print_answer(
     return answer
 
 
+def _has_sources(answer: Answer) -> bool:
+    """Whether an answer has passages to list: cited ones, or those sent when it is not
+    an abstention."""
+    return bool(answer.citations) or (bool(answer.hits) and not answer.abstained)
+
+
 def _print_sources(answer: Answer) -> None:
     """The cited passages' files and headings (or the passages sent, when none is cited)."""
-    if answer.abstained and answer.abstain_reason in ("retrieval", "unknown_names"):
+    if not _has_sources(answer):
         return
     cited = {c.n for c in answer.citations}
-    if cited:
-        typer.echo("\nSources:")
-    elif answer.hits and not answer.abstained:
-        typer.echo("\nPassages sent (none cited):")
+    typer.echo("\nSources:" if cited else "\nPassages sent (none cited):")
     for n, hit in enumerate(answer.hits, start=1):
         if cited and n not in cited:
             continue
-        if not cited and answer.abstained:
-            break
         heading = f" › {hit.heading}" if hit.heading else ""
         typer.echo(f"[{n}] {display(hit.source)}{heading}")
 
@@ -250,6 +251,8 @@ def _chat_loop(turn: Callable[[str], Answer], reset: Callable[[], None]) -> None
         elif text == "/sources":
             if last is None:
                 typer.echo("(no answer yet)")
+            elif not _has_sources(last):
+                typer.echo("(the last answer has no sources: the documents do not cover it)")
             else:
                 _print_sources(last)
         elif text.startswith("/"):
