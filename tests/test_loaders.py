@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from ragloom.archives import FILE_LIMIT_SETTING
 from ragloom.loaders import LoadLimits, PathGlob, load_sources
 from ragloom.types import Document, LoadIssue
 
@@ -320,7 +321,7 @@ def test_html_meta_charset_is_honoured(tmp_path: Path) -> None:
 def test_file_over_max_file_bytes(tmp_path: Path) -> None:
     (tmp_path / "big.txt").write_text("x" * 5000, encoding="utf-8")
     issue = only_issue(load(tmp_path / "big.txt", max_file_bytes=1000))
-    assert issue.reason == "too large: 5000 bytes, over the limit of 1000 (max_file_bytes)"
+    assert issue.reason == f"too large: 5000 bytes, over the limit of 1000 ({FILE_LIMIT_SETTING})"
 
 
 def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
@@ -413,7 +414,9 @@ def test_zip_member_over_max_file_bytes_by_declared_size(tmp_path: Path) -> None
     (tmp_path / "a.zip").write_bytes(archive)
     items = load(tmp_path / "a.zip", max_file_bytes=1000)
     assert [type(i).__name__ for i in items] == ["LoadIssue", "Document"]
-    assert items[0].reason == "too large: 5000 bytes, over the limit of 1000 (max_file_bytes)"
+    assert (
+        items[0].reason == f"too large: 5000 bytes, over the limit of 1000 ({FILE_LIMIT_SETTING})"
+    )
 
 
 def test_zip_refused_when_total_exceeds_max_archive_bytes(tmp_path: Path) -> None:
@@ -603,7 +606,7 @@ def test_url_not_a_document(server: str) -> None:
 def test_url_refused_by_declared_length(server: str) -> None:
     issue = only_issue(load(f"{server}/huge"))
     assert issue.reason.startswith("download refused: too large: 1000000000 bytes")
-    assert "max_file_bytes" in issue.reason
+    assert "max_file_mb" in issue.reason
 
 
 def test_url_aborted_once_over_max_download_bytes(server: str) -> None:

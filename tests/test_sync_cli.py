@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cli_helpers import ragloom
 from tests.conftest import DOCS_ZIP
 from tests.sync_contract import extract
@@ -102,3 +104,17 @@ def test_a_folder_emptied_since_the_last_ingest_is_emptied_in_the_collection(
     assert ragloom("sources", "--json", "--uri", db).json() == []
     typo = ragloom("ingest", str(tmp_path / "docs"), "--glob", "*.mdd", "--uri", db)
     assert typo.code == 1 and "match the glob '*.mdd'" in typo.stderr
+
+
+def test_the_file_size_limit_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = tmp_path / "big.md"
+    page.write_text("# Big\n\n" + "Milvus stores vectors. " * 3000)  # ~69 KB
+    db = str(tmp_path / "limit.db")
+    monkeypatch.setenv("RAGLOOM_MAX_FILE_MB", "0.05")
+    refused = ragloom("ingest", str(page), "--uri", db)
+    assert refused.code == 1
+    assert "big.md" in refused.stderr and "over the limit of 52428 (max_file_mb" in refused.stderr
+    assert "RAGLOOM_MAX_FILE_MB" in refused.stderr
+    monkeypatch.setenv("RAGLOOM_MAX_FILE_MB", "1")
+    taken = ragloom("ingest", str(page), "--uri", db)
+    assert taken.code == 0 and taken.stdout.startswith("1 document (1 added")

@@ -141,6 +141,12 @@ def is_hidden_member(name: str) -> bool:
     return parts[0] == "__MACOSX" or any(p.startswith(".") and p not in (".", "..") for p in parts)
 
 
+# The LoadLimits a user can change, as they change them.
+FILE_LIMIT_SETTING = "max_file_mb: RAGLOOM_MAX_FILE_MB or ragloom.toml"
+_USER_SETTINGS = {"max_file_bytes": FILE_LIMIT_SETTING}
+
+
 def too_large(size: int, limit: int, setting: str) -> str:
     """The reason for refusing something bigger than a LoadLimits setting."""
-    return f"too large: {size} bytes, over the limit of {limit} ({setting})"
+    named = _USER_SETTINGS.get(setting, setting)
+    return f"too large: {size} bytes, over the limit of {limit} ({named})"

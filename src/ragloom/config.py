@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     )
     overlap_tokens: int = Field(32, ge=0)
     batch_size: int = Field(64, ge=1)
+    max_file_mb: float = Field(
+        50.0, gt=0, description="largest document ingested (a file or archive member), MiB"
+    )
     timeout: float = Field(10.0, gt=0, description="seconds to wait when connecting to Milvus")
     cache_dir: str = Field(
         default_factory=lambda: str(

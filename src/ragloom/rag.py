@@ -164,9 +164,16 @@ class RAG:
             self.store.create(CollectionInfo(**{**wanted.__dict__, "bm25": bm25}))
         from ragloom.sync import Ingestor  # loaders and formats: only needed to ingest
 
+        limits = limits or self.load_limits()
         with self._document_embedder() as embedder:
             ingestor = Ingestor(self.store, embedder, chunking, limits, progress)
             return ingestor.run(list(sources), glob=glob, prune=prune, dry_run=dry_run)
+
+    def load_limits(self) -> LoadLimits:
+        """What ``ingest`` refuses as too large, from the settings (``max_file_mb``)."""
+        from ragloom.loaders import LoadLimits
+
+        return LoadLimits(max_file_bytes=int(self.settings.max_file_mb * 1024**2))
 
     @contextmanager
     def _document_embedder(self) -> Iterator[Embedder]:

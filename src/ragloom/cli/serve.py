@@ -59,12 +59,14 @@ def serve(
         from ragloom.rag import RAG
         from ragloom.server import ServerOptions, UploadLimits, serve
 
-        limits = UploadLimits(max_request_bytes=int(max_upload_mb * 1024**2))
-        options = ServerOptions(
-            api_key=os.environ.get(API_KEY_ENV, "").strip() or None,
-            llm=llm, model=model, uploads_dir=uploads_dir, limits=limits,
-        )  # fmt: skip
         with RAG(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+            limits = UploadLimits(
+                max_request_bytes=int(max_upload_mb * 1024**2), load=rag.load_limits()
+            )
+            options = ServerOptions(
+                api_key=os.environ.get(API_KEY_ENV, "").strip() or None,
+                llm=llm, model=model, uploads_dir=uploads_dir, limits=limits,
+            )  # fmt: skip
             serve(rag, options, host=host, port=port, allow_no_key=allow_no_key, say=err)
         err("stopped")
     except RagloomError as exc:

@@ -19,7 +19,7 @@ import anyio
 from fastapi import HTTPException, UploadFile
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ragloom.archives import is_hidden_member
+from ragloom.archives import FILE_LIMIT_SETTING, is_hidden_member
 from ragloom.formats import format_for_name
 from ragloom.loaders import DEFAULT_LIMITS, LoadLimits
 from ragloom.server.errors import error_response
@@ -181,7 +181,8 @@ async def stage_uploads(
                 while block := await upload.read(_COPY_BLOCK):
                     size += len(block)
                     if size > limit:
-                        raise too_large(name, size, limit, "max_file_bytes")
+                        hint = "--max-upload-mb" if is_zip else FILE_LIMIT_SETTING
+                        raise too_large(name, size, limit, hint)
                     await anyio.to_thread.run_sync(out.write, block)
             if size == 0:
                 raise HTTPException(400, f"{name} is empty")
