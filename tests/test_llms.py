@@ -242,6 +242,17 @@ def test_a_rejected_google_api_key_is_named(
     assert gem.last_request.headers["x-goog-api-key"] == "g-wrong"
 
 
+@pytest.mark.parametrize("pasted", ["\u201csk-right\u201d", "sk-right extra", "sk-r\u00efght"])
+def test_a_key_pasted_with_quotes_or_spaces_is_named_before_any_request(
+    oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, pasted: str
+) -> None:
+    monkeypatch.setenv("DEEPSEEK_API_KEY", pasted)
+    monkeypatch.setenv("DEEPSEEK_BASE_URL", oai.base_url)
+    with pytest.raises(ConfigError, match=r"DEEPSEEK_API_KEY contains .*cannot have") as info:
+        make_llm("deepseek", reliability=FAST).complete(PROMPT)
+    assert "sk-r" not in str(info.value) and oai.requests == []
+
+
 def test_402_says_there_is_no_balance(oai: FakeOpenAIServer) -> None:
     oai.enqueue(HttpError(402, "Insufficient Balance"))
     with pytest.raises(ProviderError, match=r"DeepSeek says the account has no balance") as info:

@@ -47,17 +47,30 @@ def resolve_key(
     """The API key: ``explicit``, else the first set variable, else a dummy for local servers.
 
     Raises ConfigError naming the first variable when no key is found and the server is
-    remote.
+    remote, and naming where the key came from when it cannot be one.
     """
     if explicit:
-        return explicit
+        return _usable_key(explicit, "the API key")
     for name in env_names:
         value = os.environ.get(name, "").strip()
         if value:
-            return value
+            return _usable_key(value, name)
     if is_local_url(base_url):
         return LOCAL_DUMMY_KEY
     raise ConfigError(f"{env_names[0]} is not set: export it, {hint}")
+
+
+def _usable_key(key: str, where: str) -> str:
+    """``key``, or a ConfigError when it holds a character no API key has (a typographic
+    quote or a space copied with it): HTTP headers cannot carry it, and the SDKs would
+    fail in ways that blame the server."""
+    bad = next((c for c in key if c.isspace() or not (c.isascii() and c.isprintable())), None)
+    if bad is None:
+        return key
+    raise ConfigError(
+        f"{where} contains {bad!r}, which an API key cannot have: set it again, "
+        "without quotes or spaces"
+    )
 
 
 def key_variable(env_names: Sequence[str]) -> str:
