@@ -148,6 +148,20 @@ def test_milvus_deepseek_block_output(
     assert "answered by deepseek (deepseek-flash): DEEPSEEK_API_KEY is set" in run.stderr
 
 
+def test_the_configured_model_goes_with_the_configured_provider(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    monkeypatch.setenv("RAGLOOM_LLM_MODEL", "deepseek-v4-pro")
+    run = ragloom("ask", QUESTION, "--llm", "deepseek", "--json", "--uri", db)
+    assert run.code == 0, run.stderr
+    assert run.json()["model"] == "deepseek-v4-pro"  # no RAGLOOM_LLM: it is --llm's model
+    monkeypatch.setenv("RAGLOOM_LLM", "gemini")  # the model is Gemini's, not DeepSeek's
+    run = ragloom("ask", QUESTION, "--llm", "deepseek", "--json", "--uri", db)
+    assert run.code == 0, run.stderr
+    assert [r.body["model"] for r in oai.requests] == ["deepseek-v4-pro", "deepseek-flash"]
+
+
 def test_milvus_lepton_streams(
     db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

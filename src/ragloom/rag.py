@@ -389,7 +389,8 @@ class RAG:
         if llm is not None and not isinstance(llm, str):
             return llm
         choice = self.llm_choice(llm)
-        configured = llm is None or choice.name == (self.settings.llm or "").lower()
+        # The configured model is for the configured provider (any, when none is set).
+        configured = not self.settings.llm or choice.name == self.settings.llm.strip().lower()
         model = model or (self.settings.llm_model if configured else None)
         cache: dict[tuple[str, str | None], LLM] = self.__dict__.setdefault("_llms", {})
         key = (choice.name, model)
