@@ -225,6 +225,13 @@ def test_citation_42_is_removed_and_reported(
     assert "removed citation [42]: only 3 passages were sent" in run.stderr
 
 
+def test_a_filter_matching_nothing_says_so(db: str) -> None:
+    run = ragloom("ask", QUESTION, "--source", "*.nothing", "--llm", "none", "--uri", db)
+    assert run.code == 0, run.stderr
+    assert "no passages match --where/--source: loosen the filter" in run.stderr
+    assert "ingest documents first" not in run.stderr
+
+
 def test_unrelated_question_abstains_without_the_model(
     db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -313,6 +320,7 @@ def test_usage_errors_exit_2(db: str) -> None:
     assert ragloom("ask", QUESTION, "--llm", "claude", "--uri", db).code == 2
     assert ragloom("ask", QUESTION, "--mode", "fuzzy", "--uri", db).code == 2
     assert ragloom("ask", QUESTION, "-k", "0", "--uri", db).code == 2
+    assert ragloom("ask", "  ", "--uri", db).code == 2
 
 
 @pytest.mark.server

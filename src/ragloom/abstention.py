@@ -41,6 +41,8 @@ class Coverage:
     threshold: float | None
     unknown_names: tuple[str, ...] = ()
     found: bool = True
+    #: The search was restricted (``--where``/``--source``): finding nothing says so.
+    filtered: bool = False
 
     @property
     def too_weak(self) -> bool:
@@ -67,6 +69,8 @@ class Coverage:
 
     def note(self) -> str | None:
         """One line for the user saying why ragloom declined, if it did."""
+        if not self.found and self.filtered:
+            return "no passages match --where/--source: loosen the filter, or drop it"
         if not self.found:
             return "no passages found: ingest documents first (ragloom ingest PATH)"
         if self.too_weak:

@@ -350,7 +350,10 @@ class RAG:
         model: no passage relevant enough, or a name the documents never use (see
         ``ragloom.abstention``)."""
         if not hits:
-            return Coverage(relevance=None, threshold=self.abstain_threshold(), found=False)
+            return Coverage(
+                relevance=None, threshold=self.abstain_threshold(), found=False,
+                filtered=bool(where or sources),
+            )  # fmt: skip
         relevance = self.relevance(question, hits, mode=mode, where=where, sources=sources)
         threshold = self.abstain_threshold()
         checked = Coverage(relevance=relevance, threshold=threshold)

@@ -137,6 +137,8 @@ def ask(
     On a Milvus Lite file that a running `ragloom serve` owns, the server answers (when
     --llm and --model, if given, are the server's own)."""
     _check_choices(llm, mode)
+    if not question.strip():
+        raise typer.BadParameter("the question is empty: ask something", param_hint="QUESTION")
     live = not as_json and (stream if stream is not None else sys.stdout.isatty())
     if _ask_via_server(uri, collection, question, llm, model, k, mode, source, live, as_json):
         return
