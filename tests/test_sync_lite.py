@@ -121,3 +121,21 @@ def test_a_document_named_twice_is_ingested_once_under_its_folder(tmp_path: Path
         again = rag.ingest([str(docs)])  # a.md went from the folder it was found in
         assert again.removed == 1
         assert [d.source for d in rag.sources()] == [str(docs / "b.md")]
+
+
+def test_a_sub_folder_ingest_prunes_what_left_it(tmp_path: Path) -> None:
+    # Documents first ingested from the parent folder are inside the sub-folder too.
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    for path in (docs / "top.md", docs / "sub" / "a.md", docs / "sub" / "b.md"):
+        path.write_text(f"# {path.stem}\n\nText of {path.stem} about vectors.\n")
+    embedder = FakeEmbedder(dim=32, max_tokens=256)
+    with RAG(uri=str(tmp_path / "sub.db"), embedder=embedder, cache_dir="") as rag:
+        assert rag.ingest([str(docs)]).added == 3
+        assert rag.ingest([str(docs / "sub")]).unchanged == 2
+        (docs / "sub" / "a.md").unlink()
+        report = rag.ingest([str(docs / "sub")])
+        assert report.removed == 1 and report.plan["removed"] == [str(docs / "sub" / "a.md")]
+        assert sorted(d.source for d in rag.sources()) == [
+            str(docs / "sub" / "b.md"), str(docs / "top.md")
+        ]  # fmt: skip

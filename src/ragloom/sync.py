@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ragloom.chunking import ChunkSettings, chunk_document, document_hash
@@ -301,12 +302,21 @@ class Ingestor:
         """Delete documents that disappeared from a directory or archive that was re-read.
 
         With a glob, only documents the glob selects are candidates: ingesting ``docs/``
-        with ``--glob '*.txt'`` leaves its markdown files alone.
+        with ``--glob '*.txt'`` leaves its markdown files alone.  A document is under a
+        folder or archive by its path, whatever root it was first ingested from:
+        ingesting ``docs/sub`` after ``docs`` prunes what left ``docs/sub``.
         """
+        stored: list[str] | None = None
         for root, found in seen.items():
+            candidates = self.store.sources_under(root)
+            inside = _inside(root)
+            if inside:
+                if stored is None:
+                    stored = [d.source for d in self.store.documents()]
+                candidates |= {source for source in stored if source.startswith(inside)}
             gone = [
                 source
-                for source in self.store.sources_under(root)
+                for source in sorted(candidates)
                 if source not in found and (selected is None or selected(_relative(source, root)))
             ]
             if gone and not dry_run:
@@ -315,6 +325,17 @@ class Ingestor:
             report.removed += len(gone)
             if gone:
                 report.plan.setdefault("removed", []).extend(gone)
+
+
+def _inside(root: str) -> tuple[str, ...]:
+    """How the sources inside a folder or archive ``root`` begin (nothing for a URL page or
+    a file named directly: no other document is inside those)."""
+    if "://" in root:
+        return (root + "::",)
+    path = Path(root)
+    if path.is_dir():
+        return (root.rstrip("/") + "/",)
+    return (root + "::",) if path.is_file() else ()
 
 
 def _relative(source: str, root: str) -> str:
