@@ -162,6 +162,20 @@ def test_the_configured_model_goes_with_the_configured_provider(
     assert [r.body["model"] for r in oai.requests] == ["deepseek-v4-pro", "deepseek-flash"]
 
 
+def test_the_provider_line_says_where_the_choice_came_from(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    use_deepseek(monkeypatch, oai)
+    config = tmp_path / "ragloom.toml"
+    config.write_text('llm = "deepseek"\n')
+    monkeypatch.setenv("RAGLOOM_CONFIG", str(config))
+    run = ragloom("ask", QUESTION, "--no-stream", "--uri", db)
+    assert "ragloom: answered by deepseek (deepseek-flash): llm = deepseek\n" in run.stderr
+    monkeypatch.setenv("RAGLOOM_LLM", "deepseek")
+    run = ragloom("ask", QUESTION, "--no-stream", "--uri", db)
+    assert "ragloom: answered by deepseek (deepseek-flash): RAGLOOM_LLM deepseek\n" in run.stderr
+
+
 def test_milvus_lepton_streams(
     db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -382,7 +383,9 @@ class RAG:
         if llm:
             return choose_provider(llm, "--llm")
         if self.settings.llm:
-            return choose_provider(self.settings.llm, "RAGLOOM_LLM")
+            # Said as the user set it: the variable, else the setting (ragloom.toml, RAG()).
+            via = "RAGLOOM_LLM" if os.environ.get("RAGLOOM_LLM", "").strip() else "llm ="
+            return choose_provider(self.settings.llm, via)
         return choose_provider(None)
 
     def get_llm(self, llm: str | LLM | None = None, model: str | None = None) -> LLM:
