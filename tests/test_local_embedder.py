@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ragloom.embedders.base import embed_soon
 from ragloom.embedders.local import LocalEmbedder
 from ragloom.embedders.onnx_runtime import length_batches
+from ragloom.testing import FakeEmbedder
 
 TEXTS = [
     "Where does Milvus store data?",
@@ -64,6 +66,19 @@ def test_vectors_do_not_depend_on_the_batch(onnx_cache: Path) -> None:
     assert together.shape == (len(texts), 384)
     assert (together * alone).sum(axis=1).min() > 0.99999
     assert np.allclose(together[0], together[-1], atol=1e-6)  # the same text, same vector
+
+
+def test_a_question_embedded_in_the_background_gets_the_same_vector(onnx_cache: Path) -> None:
+    # Hybrid search starts the question's embedding, runs BM25, then takes the vector.
+    embedder = LocalEmbedder(cache_dir=str(onnx_cache))
+    assert embedder.backend == "onnx"
+    questions = ["where does milvus store data?", "What is a partition key?"]
+    pending = [embed_soon(embedder, [q], "query") for q in questions]  # both in flight
+    later = np.array([wait()[0] for wait in pending])
+    now = np.array(embedder.embed(questions, "query"))
+    assert later.shape == (2, 384) and np.allclose(later, now, atol=1e-6)
+    plain = FakeEmbedder(dim=8)  # no background work: embedded at once, same contract
+    assert embed_soon(plain, ["x"], "query")() == plain.embed(["x"], "query")
 
 
 def test_the_export_runs_in_a_child_process(tmp_path: Path) -> None:

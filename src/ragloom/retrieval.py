@@ -33,7 +33,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ragloom.embedders.base import Embedder
+from ragloom.embedders.base import Embedder, embed_soon
 from ragloom.errors import ConfigError
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode
 from ragloom.types import Hit
@@ -294,12 +294,12 @@ def retrieve(
     expr = combine_filters(where, source_filter(sources) if sources else None)
     want = max(k, opts.candidates) * (4 if sources else 1)
     if chosen == "hybrid" and opts.fusion == "weighted":
-        # One after the other: running the BM25 search in a thread while the question is
-        # embedded saved nothing (measured: the searches are Milvus Lite's Python, and the
-        # model's threads and the interpreter lock leave nothing to overlap on two cores).
-        vector = embedder.embed([query], "query")[0]
-        dense = store.search(query, vector, want, "dense", expr)
+        # The question is embedded while BM25 searches: the local model runs in ONNX
+        # Runtime's threads, without the interpreter lock that Milvus Lite's Python search
+        # holds (a Python thread for either gained nothing: the lock went back and forth).
+        pending = embed_soon(embedder, [query], "query")
         lexical = store.search(query, None, want, "bm25", expr)
+        dense = store.search(query, pending()[0], want, "dense", expr)
         hits = fuse_weighted([(dense, 1.0), (lexical, opts.lexical_weight)])
     else:
         needed = chosen != "bm25"

@@ -38,6 +38,23 @@ class Embedder(Protocol):
         ...
 
 
+Pending = Callable[[], list[list[float]]]
+
+
+def embed_soon(embedder: Embedder, texts: Sequence[str], input_type: InputType) -> Pending:
+    """Start embedding ``texts``; the returned call waits for the vectors.
+
+    An embedder that can compute in the background (``embed_soon``: the local model under
+    ONNX Runtime) does so while the caller goes on; any other embeds now.
+    """
+    start = getattr(embedder, "embed_soon", None)
+    if callable(start):
+        pending: Pending = start(texts, input_type)
+        return pending
+    vectors = embedder.embed(texts, input_type)
+    return lambda: vectors
+
+
 def approx_tokens(text: str) -> int:
     """A model-free token estimate (about four characters a token) for remote APIs."""
     return max(1, (len(text) + 3) // 4)

@@ -16,7 +16,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-from ragloom.embedders.base import InputType
+from ragloom.embedders.base import InputType, Pending
 from ragloom.errors import EmbedderError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -158,6 +158,25 @@ class LocalEmbedder:
         """Load the model now rather than on the first query."""
         if self._onnx is None:
             _ = self._model
+
+    def embed_soon(self, texts: Sequence[str], input_type: InputType = "query") -> Pending:
+        """Start embedding a few texts; the returned call waits for their vectors (ONNX
+        Runtime computes them on its own threads meanwhile; PyTorch embeds now)."""
+        if self._onnx is None or not texts or len(texts) > self.batch_size:
+            now = self.embed(texts, input_type)
+            return lambda: now
+        wait = self._onnx.encode_soon(texts)
+
+        def vectors() -> list[list[float]]:
+            try:
+                found: list[list[float]] = wait().tolist()
+            except (RuntimeError, TimeoutError) as exc:
+                raise EmbedderError(
+                    f"the embedding model {self.model_name} failed: {exc}"
+                ) from None
+            return found
+
+        return vectors
 
     def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
         """Embed ``texts``; vectors are unit length so inner product is cosine."""

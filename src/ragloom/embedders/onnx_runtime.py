@@ -15,7 +15,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -198,19 +199,48 @@ class OnnxEncoder:
         ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
         out: Any = None
         for picked in length_batches([len(x) for x in ids], batch_size, self.max_batch_tokens):
-            width = max(len(ids[i]) for i in picked)
-            input_ids = np.full((len(picked), width), self._pad_id, dtype=np.int64)
-            mask = np.zeros((len(picked), width), dtype=np.int64)
-            for row, i in enumerate(picked):
-                input_ids[row, : len(ids[i])] = ids[i]
-                mask[row, : len(ids[i])] = 1
-            feed = {
-                "input_ids": input_ids,
-                "attention_mask": mask,
-                "token_type_ids": np.zeros_like(input_ids),
-            }
-            vectors = self._session.run(None, feed)[0]
+            vectors = self._session.run(None, self._feed([ids[i] for i in picked]))[0]
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[picked] = vectors
         return out
+
+    def encode_soon(self, texts: Sequence[str], timeout: float = 60.0) -> Callable[[], Any]:
+        """Start embedding a few ``texts`` (one batch) and return a call that waits for
+        their vectors.  ONNX Runtime computes them on its own threads, without the
+        interpreter lock, while the caller goes on (a hybrid search runs its BM25 search
+        meanwhile, which is Python on Milvus Lite)."""
+        feed = self._feed([e.ids for e in self._tokenizer.encode_batch(list(texts))])
+        done = threading.Event()
+        result: list[Any] = []
+
+        def finished(outputs: Any, _: Any, error: str) -> None:
+            result.append(RuntimeError(error) if error else outputs[0])
+            done.set()
+
+        self._session.run_async(None, feed, finished, None)
+
+        def wait() -> Any:
+            if not done.wait(timeout):
+                raise TimeoutError(f"the embedding model gave no answer in {timeout:.0f} s")
+            if isinstance(result[0], Exception):
+                raise result[0]
+            return result[0]
+
+        return wait
+
+    def _feed(self, rows: Sequence[Sequence[int]]) -> dict[str, Any]:
+        """The model's inputs for token id ``rows``, padded to the longest."""
+        import numpy as np
+
+        width = max(len(row) for row in rows)
+        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for n, row in enumerate(rows):
+            input_ids[n, : len(row)] = row
+            mask[n, : len(row)] = 1
+        return {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "token_type_ids": np.zeros_like(input_ids),
+        }
