@@ -218,7 +218,11 @@ class OnnxEncoder:
             result.append(RuntimeError(error) if error else outputs[0])
             done.set()
 
-        self._session.run_async(None, feed, finished, None)
+        try:
+            self._session.run_async(None, feed, finished, None)
+        except Exception:  # no thread pool to run on (one core): embed now
+            vectors = self._session.run(None, feed)[0]
+            return lambda: vectors
 
         def wait() -> Any:
             if not done.wait(timeout):
