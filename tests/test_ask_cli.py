@@ -226,6 +226,7 @@ def test_no_key_answers_from_the_passages(db: str) -> None:
     assert "no LLM key is set" in run.stderr and "export DEEPSEEK_API_KEY" in run.stderr
     out = ragloom("ask", QUESTION, "--llm", "none", "--json", "--uri", db).json()
     assert (out["provider"], out["model"]) == ("none", "extractive") and out["citations"]
+    assert not any("export DEEPSEEK_API_KEY" in note for note in out["notes"])  # asked for
 
 
 def test_citation_42_is_removed_and_reported(

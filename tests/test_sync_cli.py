@@ -63,6 +63,8 @@ def test_the_cli_says_how_to_resume(tmp_path: Path) -> None:
 
 def test_sources_and_delete(tmp_path: Path) -> None:
     db = str(tmp_path / "d.db")
+    empty = ragloom("sources", "--uri", db)
+    assert empty.code == 0 and "no documents in the collection 'ragloom'" in empty.stderr
     run = ragloom("ingest", str(DOCS_ZIP), "--glob", "en/faq/*.md", "--uri", db, "--json")
     assert run.code == 0
     listed = ragloom("sources", "--json", "--uri", db).json()

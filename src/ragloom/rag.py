@@ -430,7 +430,9 @@ class RAG:
             return f"answered by {chosen.provider} ({chosen.model})"
         choice = self.llm_choice(llm)
         if chosen.provider == "none":
-            return f"extractive answer, no language model ({choice.reason}): {NO_LLM_HINT}"
+            note = f"extractive answer, no language model ({choice.reason})"
+            # Asked for by name (--llm none, llm = "none"): no need to say how to change it.
+            return note if llm or self.settings.llm else f"{note}: {NO_LLM_HINT}"
         return f"answered by {chosen.provider} ({chosen.model}): {choice.reason}"
 
 

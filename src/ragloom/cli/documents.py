@@ -271,6 +271,11 @@ def sources(
     if as_json:
         typer.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False))
         return
+    if not docs:
+        from ragloom.config import redact_uri
+
+        where = f"the collection '{rag.settings.collection}' at {redact_uri(rag.settings.uri)}"
+        err(f"no documents in {where}: add some with `ragloom ingest PATH`")
     for doc in docs:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(doc.ingested_at))
         typer.echo(f"{doc.chunks:6d}  {doc.doc_hash[:12]}  {when}  {display(doc.source)}")
