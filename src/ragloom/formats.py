@@ -143,8 +143,17 @@ def decode_text(data: bytes, source: str, charset: str | None = None) -> str:
         encoding = "utf-8-sig"  # also drops a UTF-8 BOM, which outranks a declared charset
         if charset and _known_codec(charset) and not data.startswith(codecs.BOM_UTF8):
             encoding = "utf-8-sig" if codecs.lookup(charset).name == "utf-8" else charset
+            if codecs.lookup(charset).name in ("latin-1", "iso8859-1", "ascii"):
+                # As browsers do (WHATWG Encoding): pages labelled Latin-1 or ASCII are
+                # really Windows-1252, whose 0x80-0x9F are curly quotes, dashes, the euro.
+                encoding = "cp1252"
     try:
-        text = data.decode(encoding)
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            if encoding != "cp1252":
+                raise
+            text = data.decode("latin-1")  # the five bytes cp1252 leaves undefined
     except UnicodeDecodeError as exc:
         label = "UTF-8" if encoding == "utf-8-sig" else encoding
         bad = data[exc.start : exc.start + 1].hex()
@@ -252,7 +261,17 @@ def _first_h1(body: str) -> str:
 
 # --- HTML -----------------------------------------------------------------------------
 
-_DROP_TAGS = ["script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "form"]
+_DROP_TAGS = [
+    "script", "style", "noscript", "template", "svg", "iframe", "nav", "aside", "form", "button",
+]  # fmt: skip
+# Page chrome marked by ARIA role, or by an id/class word that themes use for it.
+_CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search"})
+_CHROME_NAMES = re.compile(
+    r"(?:site-?|page-?|global-?)?(?:nav|navbar|menu|sidebar|breadcrumbs?|toc|comments|related"
+    r"|share|social|pager|pagination|prev-?next)|.*(?:cookie|consent|gdpr).*",
+    re.I,
+)
+_HEADER_NAMES = re.compile(r"(?:site-?|page-?|global-?)?(?:header|footer)", re.I)
 _BLOCK_TAGS = [
     "p", "div", "section", "article", "main", "blockquote", "ul", "ol", "dl", "dt", "dd",
     "table", "figure", "figcaption", "header", "footer", "address", "details", "summary",
@@ -272,19 +291,32 @@ def _parse_html(html: str, *, source: str, root: str, stem: str) -> Document:
     """
     soup = BeautifulSoup(_MARKERS.sub("", html), "html.parser")
     title = _clean(soup.title.get_text()) if soup.title else ""
-    if not title and isinstance(h1 := soup.find("h1"), Tag):
-        title = _clean(h1.get_text())
     for tag in soup.find_all(_DROP_TAGS):
         tag.extract()
-    for tag in soup.find_all(["header", "footer"]):
-        if tag.find_parent(["article", "main", "section"]) is None:
-            tag.extract()
+    for anchor in soup.select('a[href^="#"]'):  # permalinks: "¶", "#", "🔗" after a heading
+        if not any(c.isalnum() for c in anchor.get_text()):
+            anchor.extract()
+    for tag in soup.find_all(_is_chrome):
+        if not tag.decomposed and not tag.find(["main", "article"]):
+            tag.decompose()
     container = _main_container(soup)
+    h1 = container.find("h1") or soup.find("h1")
+    h1_text = _clean(h1.get_text()) if isinstance(h1, Tag) else ""
+    # "Page — Site name": the page's own <h1> without the site's name.
+    if h1_text and (not title or title.casefold().startswith(h1_text.casefold())):
+        title = h1_text
     code_blocks: list[str] = []
     for pre in container.find_all("pre"):
-        code_blocks.append("```\n" + pre.get_text().strip("\n") + "\n```")
+        code_blocks.append(f"```{_code_language(pre)}\n" + pre.get_text().strip("\n") + "\n```")
         marker = f"{_PARA}{_PRE_OPEN}{len(code_blocks) - 1}{_PRE_CLOSE}{_PARA}"
         pre.replace_with(NavigableString(marker))
+    for table in container.find_all("table"):
+        if not table.find("table"):
+            rows = _markdown_table(table)
+            if rows:
+                code_blocks.append(rows)
+                marker = f"{_PARA}{_PRE_OPEN}{len(code_blocks) - 1}{_PRE_CLOSE}{_PARA}"
+                table.replace_with(NavigableString(marker))
     for heading in container.find_all(re.compile(r"^h[1-6]$")):
         text = _clean(heading.get_text())
         level = int(heading.name[1])
@@ -292,7 +324,12 @@ def _parse_html(html: str, *, source: str, root: str, stem: str) -> Document:
     for br in container.find_all("br"):
         br.replace_with(NavigableString(_LINE))
     for li in container.find_all("li"):
-        li.insert_before(NavigableString(f"{_LINE}- "))
+        parent = li.find_parent(["ol", "ul"])
+        if isinstance(parent, Tag) and parent.name == "ol":
+            number = 1 + len(li.find_previous_siblings("li"))
+            li.insert_before(NavigableString(f"{_LINE}{number}. "))
+        else:
+            li.insert_before(NavigableString(f"{_LINE}- "))
     for cell in container.find_all(["td", "th"]):
         if cell.find_previous_sibling(["td", "th"]) is not None:
             cell.insert_before(NavigableString(" | "))
@@ -303,12 +340,55 @@ def _parse_html(html: str, *, source: str, root: str, stem: str) -> Document:
     text = re.sub(r"\s+", " ", container.get_text())
     text = text.replace(_PARA, "\n\n").replace(_LINE, "\n")
     text = re.sub(r" *\n *", "\n", text)
-    text = re.sub(r"^- *\n+", "- ", text, flags=re.M)  # <li><p>...: keep the bullet's text
+    text = re.sub(r"^(-|\d+\.) *\n+", r"\1 ", text, flags=re.M)  # <li><p>: keep the text
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     text = re.sub(f"{_PRE_OPEN}(\\d+){_PRE_CLOSE}", lambda m: code_blocks[int(m.group(1))], text)
     return Document(
         source=source, text=text, format="html", root=root, title=title or stem, metadata={}
     )
+
+
+def _is_chrome(tag: Tag) -> bool:
+    """Whether ``tag`` is page chrome: site header or footer, navigation, cookie banner..."""
+    if tag.name in ("html", "body", "main", "article"):
+        return False
+    role = str(tag.get("role") or "").strip().lower()
+    classes = tag.get("class")
+    listed = classes if isinstance(classes, list) else [classes]
+    names = [str(name) for name in [tag.get("id"), *listed] if name]
+    if (
+        tag.name in ("header", "footer")
+        or role in ("banner", "contentinfo")
+        or any(_HEADER_NAMES.fullmatch(name) for name in names)
+    ):
+        # An article's own header or footer (its title, author, date) is content.
+        return tag.find_parent(["article", "main", "section"]) is None
+    return role in _CHROME_ROLES or any(_CHROME_NAMES.fullmatch(name) for name in names)
+
+
+def _code_language(pre: Tag) -> str:
+    """The language a code block declares (``language-toml``, ``highlight-python``), or ''."""
+    for tag in (pre, pre.find("code"), pre.parent, pre.parent.parent if pre.parent else None):
+        classes = tag.get("class") if isinstance(tag, Tag) else None
+        for name in classes or []:
+            found = re.fullmatch(r"(?:language|lang|highlight)-([\w+#.-]+)", str(name))
+            if found and found.group(1) not in ("default", "text", "none", "plaintext"):
+                return found.group(1)
+    return ""
+
+
+def _markdown_table(table: Tag) -> str:
+    """A table as markdown rows, first row as header, so the chunker keeps it whole."""
+    rows = []
+    for tr in table.find_all("tr"):
+        cells = [_clean(c.get_text()).replace("|", "\\|") for c in tr.find_all(["th", "td"])]
+        if any(cells):
+            rows.append(cells)
+    if not rows:
+        return ""
+    width = max(len(r) for r in rows)
+    lines = ["| " + " | ".join(r + [""] * (width - len(r))) + " |" for r in rows]
+    return "\n".join([lines[0], "| " + " | ".join(["---"] * width) + " |", *lines[1:]])
 
 
 def _main_container(soup: BeautifulSoup) -> Tag:
