@@ -30,13 +30,14 @@ needs_docs_zip = pytest.mark.skipif(not DOCS_ZIP.exists(), reason=f"{DOCS_ZIP} i
 
 
 def make_pdf(pages: list[str], title: str | None = None) -> bytes:
-    """A minimal valid PDF: one Helvetica text line per page, correct xref offsets."""
+    """A minimal valid PDF: Helvetica text lines ("\\n"-separated) per page, correct xrefs."""
     objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
     kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     for i, text in enumerate(pages):
-        content = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode() if text else b""
+        lines = " T* ".join(f"({line}) Tj" for line in text.split("\n"))
+        content = f"BT /F1 12 Tf 14 TL 72 720 Td {lines} ET".encode() if text else b""
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
@@ -213,6 +214,31 @@ def test_pdf_pages_text_and_title(corpus: Path) -> None:
     assert doc.format == "pdf" and doc.title == "Manual"
     assert doc.pages == ("First page text", "Second page text")
     assert doc.text == "First page text\n\nSecond page text"
+
+
+def test_pdf_running_headers_and_page_numbers_are_dropped(tmp_path: Path) -> None:
+    pages = [
+        f"ACME Report 2023 - Confidential\nSection {n}\nBody text of page {n}.\nPage {n} of 3"
+        for n in (1, 2, 3)
+    ]
+    (tmp_path / "report.pdf").write_bytes(make_pdf(pages))
+    [doc] = load(tmp_path / "report.pdf")
+    assert isinstance(doc, Document)
+    assert doc.pages == tuple(f"Section {n}\nBody text of page {n}." for n in (1, 2, 3))
+
+
+def test_pdf_words_hyphenated_at_line_ends_are_joined(tmp_path: Path) -> None:
+    page = (
+        "The thermo-\ndynamic test of the sub-\nstrate was unex-\npected.\n"
+        "A self-\nhealing coat: self-healing is rare. Anglo-\nSaxon runes."
+    )
+    (tmp_path / "paper.pdf").write_bytes(make_pdf([page]))
+    [doc] = load(tmp_path / "paper.pdf")
+    assert isinstance(doc, Document)
+    assert doc.text == (
+        "The thermodynamic test of the substrate was unexpected.\n"
+        "A self-healing coat: self-healing is rare. Anglo-Saxon runes."
+    )
 
 
 def test_pdf_title_falls_back_to_stem(tmp_path: Path) -> None:

@@ -416,7 +416,11 @@ def _parse_pdf(data: bytes, *, source: str, root: str, name: str) -> Document:
             if reader.is_encrypted and not reader.decrypt(""):
                 reason = "encrypted PDF: it needs a password; save a decrypted copy"
                 raise SourceError(source, reason)
-            pages = tuple(_clean_page(page.extract_text() or "") for page in reader.pages)
+            pages = _join_hyphenated(
+                _drop_running_lines(
+                    [_clean_page(page.extract_text() or "") for page in reader.pages]
+                )
+            )
             info = reader.metadata
             title = _clean(str(info.title)) if info is not None and info.title else ""
         except SourceError:
@@ -467,6 +471,70 @@ class _PdfWarnings(logging.Handler):
 
 
 def _clean_page(text: str) -> str:
-    """Normalise a page's line endings and trailing spaces."""
+    """Normalise a page's line endings and trailing spaces; drop soft hyphens."""
+    text = re.sub("\u00ad\\s*\n?", "", text)  # a soft hyphen only shows at a line break
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "\n".join(line.rstrip() for line in lines).strip()
+
+
+_RUNNING_LINES = 3  # how far from the top or bottom of a page a running header may be
+
+
+def _drop_running_lines(pages: list[str]) -> list[str]:
+    """Pages without their running headers and footers ("Report 2023", "Page 3 of 9").
+
+    A line among the first (or last) few of a page is one when it recurs, digits aside,
+    among the first (or last) few of at least half the pages, and two: it would otherwise
+    open or close a chunk of every page, and match every search for its words.  A short
+    page is looked at only a line or two deep, so its own text is never taken for one.
+    """
+    if len(pages) < 2:
+        return pages
+
+    def edges(lines: list[str]) -> dict[int, tuple[str, str]]:
+        depth = min(_RUNNING_LINES, len(lines) // 4 or 1)
+        top = {i: ("top", lines[i]) for i in range(min(depth, len(lines)))}
+        bottom = {i: ("bottom", lines[i]) for i in range(max(0, len(lines) - depth), len(lines))}
+        return {
+            i: (end, re.sub(r"\d+", "#", " ".join(line.split()).casefold()))
+            for i, (end, line) in {**top, **bottom}.items()
+        }
+
+    split = [page.split("\n") for page in pages]
+    seen: dict[tuple[str, str], int] = {}
+    for lines in split:
+        for key in set(edges(lines).values()):
+            if any(c.isalnum() or c == "#" for c in key[1]):  # a page number is "#"
+                seen[key] = seen.get(key, 0) + 1
+    running = {key for key, n in seen.items() if n >= max(2, (len(pages) + 1) // 2)}
+    if not running:
+        return pages
+    out = []
+    for lines in split:
+        at_edge = edges(lines)
+        kept = [ln for i, ln in enumerate(lines) if at_edge.get(i) not in running]
+        out.append("\n".join(kept).strip())
+    return out
+
+
+_HYPHENATED = re.compile(r"(\w*[^\W\d_])-\n([^\W\d_]\w*)")
+
+
+def _join_hyphenated(pages: list[str]) -> tuple[str, ...]:
+    """Words hyphenated across a line break joined again ("inter-\\nnational"), and the lines.
+
+    The hyphen goes unless the document writes that word with a hyphen elsewhere and
+    never without ("self-\\nhealing" when "self-healing" occurs), or the next part is
+    capitalised ("Anglo-\\nSaxon").
+    """
+    words = set(re.findall(r"\w+(?:-\w+)*", " ".join(pages).casefold()))
+
+    def join(m: re.Match[str]) -> str:
+        head, tail = m.group(1), m.group(2)
+        joined = (head + tail).casefold()
+        hyphenated = f"{head}-{tail}".casefold()
+        if tail[0].isupper() or (hyphenated in words and joined not in words):
+            return f"{head}-{tail}"
+        return f"{head}{tail}"
+
+    return tuple(_HYPHENATED.sub(join, page) for page in pages)
