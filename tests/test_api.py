@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import ragloom
-from ragloom import RAG, CollectionMismatchError, ConfigError
+from ragloom import RAG, CollectionMismatchError, ConfigError, StoreError
 from ragloom.embedders.local import bundled_model_path
 from ragloom.testing import FakeEmbedder
 from tests.cli_helpers import ragloom as cli
@@ -60,6 +60,28 @@ def test_a_config_file_key_that_is_no_setting_is_named(
     (tmp_path / "ragloom.toml").write_text("uri = \n")
     run = cli("status")
     assert run.code == 1 and "configuration file ragloom.toml: " in run.stderr
+
+
+def test_a_keyword_that_is_no_setting_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"RAG\(\): unknown setting 'colection'; did you mean"):
+        RAG(uri=str(tmp_path / "k.db"), colection="handbook")
+    with pytest.raises(ConfigError, match="set RAGLOOM_API_KEY instead"):
+        RAG(uri=str(tmp_path / "k.db"), api_key="s3cret")
+    assert RAG(uri=str(tmp_path / "k.db"), search_mode="dense").settings.search_mode == "dense"
+
+
+def test_a_closed_rag_is_not_quietly_reopened(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# Looms\n\nA loom holds warp threads under tension.\n")
+    with RAG(uri=str(tmp_path / "c.db"), embedder=FakeEmbedder(dim=32)) as rag:
+        rag.ingest(str(tmp_path / "a.md"))
+    with pytest.raises(StoreError, match=r"was closed .*open a new RAG"):
+        rag.search("loom")
+    with pytest.raises(StoreError, match="was closed"):
+        rag.status()
+    rag.close()  # closing twice is harmless
+    # the file was left unlocked: another RAG opens it
+    with RAG(uri=str(tmp_path / "c.db"), embedder=FakeEmbedder(dim=32)) as again:
+        assert again.search("loom", k=1)[0].heading == "Looms"
 
 
 @pytest.mark.parametrize(

@@ -131,6 +131,8 @@ def redact_uri(uri: str) -> str:
 def load_settings(**flags: Any) -> Settings:
     """Settings with ``flags`` (``None`` meaning "not given") on top of env and file."""
     given = {k: v for k, v in flags.items() if v is not None}
+    for key in given:  # RAG(colection=...): refused as ragloom.toml refuses it
+        _check_key(key, "RAG()")
     config_file = os.environ.get(CONFIG_FILE_ENV)
     if config_file and not Path(config_file).is_file():
         raise ConfigError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
@@ -153,17 +155,22 @@ def _check_file_keys(toml_file: Path) -> None:
     otherwise be ignored without a word."""
     if not toml_file.is_file():
         return
-    known = set(Settings.model_fields)
     for key in TomlConfigSettingsSource(Settings, toml_file).toml_data:
-        if key in _ENVIRONMENT_ONLY:
-            raise ConfigError(
-                f"{toml_file}: {key} is read from the environment only:"
-                f" set {_ENVIRONMENT_ONLY[key]} instead"
-            )
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else "see docs/configuration.md"
-            raise ConfigError(f"{toml_file}: unknown setting {key!r}; {hint}")
+        _check_key(key, str(toml_file))
+
+
+def _check_key(key: str, where: str) -> None:
+    """Refuse ``key`` (given in ``where``) unless it names a setting."""
+    if key in _ENVIRONMENT_ONLY:
+        raise ConfigError(
+            f"{where}: {key} is read from the environment only:"
+            f" set {_ENVIRONMENT_ONLY[key]} instead"
+        )
+    known = set(Settings.model_fields)
+    if key not in known:
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see docs/configuration.md"
+        raise ConfigError(f"{where}: unknown setting {key!r}; {hint}")
 
 
 # ``ragloom serve``'s own settings, read where they are used.
