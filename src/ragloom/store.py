@@ -138,12 +138,19 @@ class MilvusStore:
         self._client: Any = None
         self._info: CollectionInfo | None = None
         self._loaded = False
+        self._closed = False
 
     # -- connection ----------------------------------------------------------------------
 
     @property
     def client(self) -> Any:
         """The connected ``MilvusClient`` (connects on first use)."""
+        if self._closed:
+            # Reconnecting would quietly take a Milvus Lite file's lock again, for good.
+            raise StoreError(
+                f"the collection '{self.collection}' at {self.uri} was closed (close(), or the"
+                " end of a `with RAG(...)` block): open a new RAG to use it again"
+            )
         if self._client is None:
             self._client = self._connect()
         return self._client
@@ -198,7 +205,8 @@ class MilvusStore:
         return match is not None and (int(match[1]), int(match[2])) >= (2, 5)
 
     def close(self) -> None:
-        """Release the connection (and, for Milvus Lite, the file)."""
+        """Release the connection (and, for Milvus Lite, the file); using it after is an error."""
+        self._closed = True
         if self._client is not None:
             self._client.close()
             self._client = None
