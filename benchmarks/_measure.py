@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT.parent / "shared" / "corpus" / "milvus_docs_2.4.x_en.zip"
+SHARED_HINT = "the archive and the dev set are in ../shared, beside the checkout"
+
+
+def require(paths: list[Path], how: str) -> None:
+    """Exit, before any work, naming the first of ``paths`` that is missing and ``how``
+    to supply it (a benchmark would otherwise fail minutes in, or measure nothing)."""
+    for path in paths:
+        if not path.exists():
+            raise SystemExit(f"{path}: not found ({how})")
 
 
 def machine() -> str:

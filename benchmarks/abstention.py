@@ -1,6 +1,7 @@
 """Abstention: how often ragloom declines answerable and unanswerable questions.
 
     python benchmarks/abstention.py                 # ingest the archive into a temp file
+    python benchmarks/abstention.py --archive PATH  # another copy of the archive
     python benchmarks/abstention.py --db /tmp/d.db  # reuse (or create) a Milvus Lite file
     python benchmarks/abstention.py --write docs/answers.md
 
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 from _docs import replace_section
+from _measure import SHARED_HINT, require
 
 from ragloom import RAG
 
@@ -110,15 +112,18 @@ def measure(rag: RAG, show: bool) -> tuple[list[str], bool]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--archive", type=Path, default=ARCHIVE)
     parser.add_argument("--db", help="Milvus Lite file to (re)use; default: a temp file")
     parser.add_argument("--json", action="store_true", help="print each question's result")
     parser.add_argument("--write", type=Path, help="replace the table in this markdown file")
     args = parser.parse_args()
+    require([args.archive], "pass --archive PATH")
+    require([path for path, _ in SETS.values()], SHARED_HINT)
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or str(Path(tmp) / "abstention.db")
         with RAG(uri=db) as rag:
             started = time.perf_counter()
-            report = rag.ingest([str(ARCHIVE)])
+            report = rag.ingest([str(args.archive)])
             print(
                 f"ingest: {report.files} documents, {report.chunks} chunks, embedded "
                 f"{report.embedded} in {time.perf_counter() - started:.0f}s "

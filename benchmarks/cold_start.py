@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from _docs import replace_section
-from _measure import ARCHIVE, device, load, machine
+from _measure import ARCHIVE, SHARED_HINT, device, load, machine, require
 
 QUESTION = "How is data stored in milvus?"
 
@@ -67,6 +67,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--write", type=Path, help="record the table in this markdown file")
     opts = parser.parse_args()
+    # A --db that is not there would be created empty, and its searches timed finding nothing.
+    require([opts.db] if opts.db else [ARCHIVE], "pass --db FILE" if opts.db else SHARED_HINT)
     import compileall
 
     import ragloom

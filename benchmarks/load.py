@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from _docs import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -45,8 +46,7 @@ FALLBACK_QUESTIONS = [
     "How do I set nlist and nprobe for IVF indexes?",
     "Why does the Milvus container exit right after it starts?",
 ]
-MARK_BEGIN = "<!-- load-benchmark:begin -->"
-MARK_END = "<!-- load-benchmark:end -->"
+MODES = ("dense", "bm25", "hybrid")
 REQUEST_TIMEOUT = 10.0
 
 
@@ -155,6 +155,9 @@ def main() -> None:
     opts = parser.parse_args()
     if not opts.corpus.exists():
         raise SystemExit(f"{opts.corpus}: not found (pass --corpus PATH)")
+    unknown = [mode for mode in opts.modes.split(",") if mode not in MODES]
+    if unknown:  # else every request of the run is refused, after the ingest
+        raise SystemExit(f"--modes: unknown {', '.join(unknown)}; use {', '.join(MODES)}")
     texts = questions()
     idle = os.getloadavg()[0]
     runs: list[tuple[Run, float | None]] = []
@@ -208,9 +211,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if opts.write:
-        text = opts.write.read_text()
-        start, end = text.index(MARK_BEGIN) + len(MARK_BEGIN), text.index(MARK_END)
-        opts.write.write_text(text[:start] + "\n" + table + "\n" + text[end:])
+        replace_section(opts.write, "load-benchmark", table)
     failed = sum(sum(run.errors.values()) for run, _ in runs)
     if failed:
         raise SystemExit(f"{failed} requests failed")

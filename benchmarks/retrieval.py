@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from _docs import replace_section
+from _measure import SHARED_HINT, require
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -81,8 +82,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="searches of each set per row")
     parser.add_argument("--write", type=Path, help="replace the table in this markdown file")
     opts = parser.parse_args()
-    if not opts.archive.is_file():
-        raise SystemExit(f"{opts.archive}: not found (pass --archive PATH)")
+    require([opts.archive], "pass --archive PATH")
+    require(list(SETS.values()), SHARED_HINT)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from ragloom import eval as metrics
     from ragloom.rag import RAG

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from _docs import replace_section
+from _measure import SHARED_HINT, require
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -71,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="replace the table in this markdown file")
     opts = parser.parse_args()
+    require([ARCHIVE, *SETS.values()], SHARED_HINT)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import numpy as np
 

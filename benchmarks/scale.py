@@ -332,6 +332,8 @@ def main() -> None:
     parser.add_argument("--write", type=Path, help="record the table in this markdown file")
     parser.add_argument("--table", action="store_true", help="only show the kept results")
     opts = parser.parse_args()
+    if opts.n < K or opts.queries < 1:
+        parser.error(f"--n must be at least {K} and --queries at least 1")
     results = json.loads(opts.results.read_text()) if opts.results.is_file() else {}
     if not opts.table:
         with tempfile.TemporaryDirectory(prefix="ragloom-scale-") as tmp:
