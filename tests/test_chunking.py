@@ -161,6 +161,20 @@ def test_an_h1_other_than_the_title_is_kept_in_the_path() -> None:
     assert [c.heading for c in untitled] == ["Other", "Other > Sub"]
 
 
+def test_setext_headings_are_headings() -> None:
+    text = (
+        "Widget Guide\n============\n\nIntro text.\n\n"
+        "Install on\nLinux\n-----------\n\nRun the installer.\n\n"
+        "- a list item\n---\n\nafter a rule\n\n"  # a rule under a list, not a heading
+        "| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
+    chunks = chunks_of(md(text), min_tokens=0)
+    assert [c.heading for c in chunks] == ["Widget Guide", "Widget Guide > Install on Linux"]
+    assert chunks[1].text.startswith("## Install on Linux\n\nRun the installer.")
+    assert "- a list item" in chunks[1].text and "| 1 | 2 |" in chunks[1].text
+    assert "=====" not in "".join(c.text for c in chunks)
+
+
 def test_tiny_sections_merge_under_their_common_heading() -> None:
     chunks = chunks_of(md(DOC, title="Guide"), min_tokens=40, max_tokens=64)
     assert len(chunks) == 1

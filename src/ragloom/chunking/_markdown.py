@@ -40,6 +40,10 @@ class Section:
 # --- parsing markdown into sections of blocks ----------------------------------------------
 
 _HEADING = re.compile(r" {0,3}(#{1,6})(?:[ \t]+(.*?))?[ \t]*")
+# A setext underline (``Title`` over ``=====`` or ``-----``); three dashes at least, so a
+# lone ``-`` (an empty list item) is not one.
+_SETEXT = re.compile(r" {0,3}(=+|-{3,})[ \t]*")
+_NOT_SETEXT_TEXT = re.compile(r" {0,3}([-*+>|]|\d{1,9}[.)])(\s|$)")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
 _ANCHOR = re.compile(r"[ \t]*\{#[^}]*\}$")
 _FENCE = re.compile(r"([ \t]*)(`{3,}|~{3,})(.*)")
@@ -81,14 +85,21 @@ def parse(text: str, measure: Measure, headings: bool) -> list[tuple[list[str], 
             i = table_end + 1
             continue
         heading = _HEADING.fullmatch(line) if headings else None
-        if heading:
+        setext = _setext(para, line) if headings and not heading else None
+        if heading or setext:
+            if setext:  # the paragraph above the underline is the heading
+                level, title = setext
+                para.clear()
+                heading_line = f"{'#' * level} {title}"  # as an ATX heading: fewer tokens
+            else:
+                assert heading is not None
+                level = len(heading.group(1))
+                title = _ANCHOR.sub("", _CLOSING_HASHES.sub("", heading.group(2) or "")).strip()
+                heading_line = line.strip()
             flush()
             sections.append(([t for _, t in stack], blocks))
             blocks = []
-            level = len(heading.group(1))
-            title = _ANCHOR.sub("", _CLOSING_HASHES.sub("", heading.group(2) or "")).strip()
             stack = [(lv, t) for lv, t in stack if lv < level] + [(level, title)]
-            heading_line = line.strip()
             blocks.append(Block("heading", heading_line, measure.content(heading_line)))
         elif line.strip():
             para.append(line.rstrip())
@@ -98,6 +109,16 @@ def parse(text: str, measure: Measure, headings: bool) -> list[tuple[list[str], 
     flush()
     sections.append(([t for _, t in stack], blocks))
     return sections
+
+
+def _setext(para: list[str], line: str) -> tuple[int, str] | None:
+    """(level, title) when ``line`` underlines the paragraph ``para`` as a setext heading
+    (``=`` level 1, ``-`` level 2); not under a list item, quote or table row."""
+    underline = _SETEXT.fullmatch(line)
+    if not underline or not para or any(_NOT_SETEXT_TEXT.match(p) for p in para):
+        return None
+    level = 1 if underline.group(1)[0] == "=" else 2
+    return level, " ".join(p.strip() for p in para)
 
 
 def _html_table_end(lines: list[str], start: int) -> int | None:
