@@ -241,6 +241,20 @@ def test_pdf_words_hyphenated_at_line_ends_are_joined(tmp_path: Path) -> None:
     )
 
 
+def test_pdf_lines_wrapped_by_the_layout_are_joined_into_sentences(tmp_path: Path) -> None:
+    page = (
+        "1. Results\nThe flux capacitor overheats when the\nhumidity is above sixty percent,\n"
+        "Counterintuitively, cooling made it worse.\nA new sentence starts here.\n- a list item"
+    )
+    (tmp_path / "wrapped.pdf").write_bytes(make_pdf([page]))
+    [doc] = load(tmp_path / "wrapped.pdf")
+    assert isinstance(doc, Document)
+    assert doc.text == (
+        "1. Results\nThe flux capacitor overheats when the humidity is above sixty percent,"
+        " Counterintuitively, cooling made it worse.\nA new sentence starts here.\n- a list item"
+    )
+
+
 def test_pdf_title_falls_back_to_stem(tmp_path: Path) -> None:
     (tmp_path / "report.pdf").write_bytes(make_pdf(["Quarterly numbers"]))
     [doc] = load(tmp_path / "report.pdf")

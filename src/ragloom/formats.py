@@ -421,6 +421,7 @@ def _parse_pdf(data: bytes, *, source: str, root: str, name: str) -> Document:
                     [_clean_page(page.extract_text() or "") for page in reader.pages]
                 )
             )
+            pages = tuple(_join_wrapped_lines(page) for page in pages)
             info = reader.metadata
             title = _clean(str(info.title)) if info is not None and info.title else ""
         except SourceError:
@@ -468,6 +469,18 @@ class _PdfWarnings(logging.Handler):
     def __exit__(self, *exc_info: object) -> None:
         self._logger.removeHandler(self)
         self._logger.propagate = self._propagate
+
+
+# A line the page's layout wrapped: the next goes on in lower case, or this one ends on a
+# comma.  (Line breaks before a capital stay: a new sentence, heading or list item may
+# start there, and the chunker cuts at sentences either way.)
+_WRAPPED = re.compile(r"(?<=[^\s.!?:;])\n(?=[a-z(])|(?<=,)\n(?=\S)")
+
+
+def _join_wrapped_lines(page: str) -> str:
+    """A page's text with the lines its layout wrapped joined again into sentences, so
+    that chunks, and their overlaps, begin and end at sentences rather than mid-line."""
+    return _WRAPPED.sub(" ", page)
 
 
 def _clean_page(text: str) -> str:
