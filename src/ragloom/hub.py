@@ -12,7 +12,11 @@ with a message that says so.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 REACH_TIMEOUT = 3.0  # seconds to wait for the Hub before calling it unreachable
 _WEIGHTS = ("*.safetensors", "*.bin", "*.onnx")
@@ -74,3 +78,26 @@ def unreachable_reason(model: str) -> str | None:
         f"it is not in the Hugging Face cache, and the Hub ({endpoint()}) did not answer"
         f" within {REACH_TIMEOUT:.0f} s"
     )
+
+
+class ModelUnavailable(Exception):
+    """The model's weights are neither on this machine nor to be had from the Hub."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def load(model: str, build: Callable[[str, bool], T]) -> T:
+    """``build(source, local_only)`` for ``model`` (a folder, or a Hub id): from the folder
+    or the Hugging Face cache with ``local_only``, else from the Hub when it answers.
+    Raises ``ModelUnavailable`` with the reason when neither works."""
+    path = Path(model).expanduser()
+    local = path if path.exists() else cached_model(model)
+    reason = None if local else unreachable_reason(model)
+    if reason is None:
+        try:
+            return build(str(local or model), local is not None)
+        except (OSError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    raise ModelUnavailable(reason)

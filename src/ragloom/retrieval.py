@@ -30,7 +30,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ragloom.embedders.base import Embedder, embed_soon
@@ -241,27 +240,24 @@ def _cross_encoder(model: str) -> Any:
     without the network, else from the Hub when it answers (``ragloom.hub``)."""
     from ragloom import hub
 
-    local = Path(model).expanduser() if Path(model).expanduser().exists() else None
-    local = local or hub.cached_model(model)
-    reason = None if local else hub.unreachable_reason(model)
-    if reason is None:
+    def build(path: str, local_only: bool) -> Any:
         try:
             from sentence_transformers import CrossEncoder
         except ImportError:
             from ragloom.errors import MissingDependencyError
 
             raise MissingDependencyError("sentence-transformers", "local", "--rerank") from None
-        try:
-            source = str(local or model)
-            return CrossEncoder(source, device="cpu", local_files_only=local is not None)
-        except (OSError, ValueError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    raise ConfigError(
-        f"--rerank {model}: could not load this cross-encoder: its weights are not on"
-        " this machine and could not be fetched from the Hugging Face Hub"
-        f" ({reason}). Download it once with network access, pass the path of a local"
-        " model folder, or search without --rerank."
-    )
+        return CrossEncoder(path, device="cpu", local_files_only=local_only)
+
+    try:
+        return hub.load(model, build)
+    except hub.ModelUnavailable as exc:
+        raise ConfigError(
+            f"--rerank {model}: could not load this cross-encoder: its weights are not on"
+            " this machine and could not be fetched from the Hugging Face Hub"
+            f" ({exc.reason}). Download it once with network access, pass the path of a"
+            " local model folder, or search without --rerank."
+        ) from None
 
 
 # -- the search ------------------------------------------------------------------------------

@@ -152,7 +152,7 @@ class LocalEmbedder:
     @cached_property
     def _model(self) -> Any:
         source = str(self._path) if self._path is not None else self.model_name
-        return _load_model(source, self.device, self._path is not None, self.model_name)
+        return _load_model(source, self.device, self.model_name)
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first query."""
@@ -202,27 +202,27 @@ def _gpu_present() -> bool:
 
 
 @lru_cache(maxsize=4)
-def _load_model(source: str, device: str, on_disk: bool, name: str) -> Any:
-    """Load a model once per process (a server or test suite opens many RAGs)."""
+def _load_model(source: str, device: str, name: str) -> Any:
+    """Load a model once per process (a server or test suite opens many RAGs); a model on
+    disk never goes to the Hub for a missing optional file (``ragloom.hub``)."""
     from ragloom import hub
 
-    # A model on disk has all its files: never let a missing optional one go to the Hub.
-    reason = None if on_disk else hub.unreachable_reason(source)
-    if reason is None:
+    def build(path: str, local_only: bool) -> Any:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
             raise MissingDependencyError(
                 "sentence-transformers", "local", "The local embedder"
             ) from None
-        try:
-            return SentenceTransformer(source, device=device, local_files_only=on_disk)
-        except (OSError, ValueError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    raise EmbedderError(
-        f"could not load the embedding model '{name}': its weights are not"
-        " on this machine and could not be fetched from the Hugging Face Hub"
-        f" ({reason}). Connect to the network once to download it,"
-        " copy it into the Hugging Face cache, pass a local model folder, or use the"
-        f" bundled default (--embedder local, {BUNDLED_MODEL})."
-    )
+        return SentenceTransformer(path, device=device, local_files_only=local_only)
+
+    try:
+        return hub.load(source, build)
+    except hub.ModelUnavailable as exc:
+        raise EmbedderError(
+            f"could not load the embedding model '{name}': its weights are not"
+            " on this machine and could not be fetched from the Hugging Face Hub"
+            f" ({exc.reason}). Connect to the network once to download it,"
+            " copy it into the Hugging Face cache, pass a local model folder, or use the"
+            f" bundled default (--embedder local, {BUNDLED_MODEL})."
+        ) from None
