@@ -120,3 +120,22 @@ def test_the_file_size_limit_is_a_setting(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("RAGLOOM_MAX_FILE_MB", "1")
     taken = ragloom("ingest", str(page), "--uri", db)
     assert taken.code == 0 and taken.stdout.startswith("1 document (1 added")
+
+
+def test_delete_takes_the_path_the_documents_were_ingested_by(tmp_path: Path) -> None:
+    # Ingest stores resolved paths; a path through a symlink must find them again.
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "a.md").write_text("# A\n\nAbout partitions.\n")
+    (real / "b.md").write_text("# B\n\nAbout segments.\n")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    db = str(tmp_path / "l.db")
+    assert ragloom("ingest", str(link), "--uri", db).code == 0
+    folder = ragloom("delete", str(link), "--uri", db)
+    assert folder.code == 1 and "is a folder or archive: name the documents" in folder.stderr
+    gone = ragloom("delete", str(link / "a.md"), "--uri", db)
+    assert gone.code == 0 and gone.stdout.startswith("deleted 1 chunk"), gone.stderr
+    assert [d["source"] for d in ragloom("sources", "--json", "--uri", db).json()] == [
+        str(real / "b.md")
+    ]

@@ -37,7 +37,7 @@ from ragloom.formats import (
 )
 from ragloom.types import Document, LoadIssue
 
-__all__ = ["DEFAULT_LIMITS", "LoadLimits", "PathGlob", "load_sources"]
+__all__ = ["DEFAULT_LIMITS", "LoadLimits", "PathGlob", "load_sources", "source_name"]
 
 USER_AGENT = "ragloom/0.1"
 Loaded = Document | LoadIssue
@@ -151,12 +151,25 @@ def _class_end(part: str, start: int) -> int:
 # --- local paths ----------------------------------------------------------------------
 
 
-def _load_path(raw: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
+def _resolved(raw: str) -> Path:
     path = Path(raw).expanduser()
     try:
-        path = path.resolve()
+        return path.resolve()
     except (OSError, RuntimeError):  # a symlink loop
-        path = path.absolute()
+        return path.absolute()
+
+
+def source_name(raw: str) -> str:
+    """The source a path given by a user is stored under (absolute, symlinks resolved;
+    ``docs.zip::en/a.md`` names a member); a URL as it is."""
+    if _URL_SCHEME.match(raw):
+        return raw
+    path, sep, member = raw.partition("::")
+    return str(_resolved(path)) + sep + member
+
+
+def _load_path(raw: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
+    path = _resolved(raw)
     source = str(path)
     try:
         info = path.stat()

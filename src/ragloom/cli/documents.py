@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -289,7 +288,9 @@ def delete(
     collection: CollectionOpt = None,
 ) -> None:
     """Remove documents from the collection."""
-    absolute = [s if "://" in s or os.path.isabs(s) else os.path.abspath(s) for s in sources]
+    from ragloom.loaders import source_name
+
+    absolute = [source_name(s) for s in sources]  # as ingest named them
     with open_rag(uri=uri, token=token, collection=collection) as rag:
         stored = rag.store.chunk_ids_by_source(absolute) if rag.store.info() else {}
         missing = [s for s in absolute if s not in stored]
