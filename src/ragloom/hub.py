@@ -66,20 +66,6 @@ def reachable(timeout: float = REACH_TIMEOUT) -> bool:
     return True
 
 
-def unreachable_reason(model: str) -> str | None:
-    """Why ``model`` cannot be fetched now (not cached, and the Hub does not answer), or
-    None when loading it may go ahead (it is cached, the Hub answers, or the Hub is
-    switched off and the loader will say what is missing itself)."""
-    if offline() or Path(model).expanduser().exists() or cached_model(model) is not None:
-        return None
-    if reachable():
-        return None
-    return (
-        f"it is not in the Hugging Face cache, and the Hub ({endpoint()}) did not answer"
-        f" within {REACH_TIMEOUT:.0f} s"
-    )
-
-
 class ModelUnavailable(Exception):
     """The model's weights are neither on this machine nor to be had from the Hub."""
 
@@ -94,7 +80,13 @@ def load(model: str, build: Callable[[str, bool], T]) -> T:
     Raises ``ModelUnavailable`` with the reason when neither works."""
     path = Path(model).expanduser()
     local = path if path.exists() else cached_model(model)
-    reason = None if local else unreachable_reason(model)
+    reason = None
+    if local is None and not offline() and not reachable():
+        # Offline (HF_HUB_OFFLINE), the loader itself says what is missing, at once.
+        reason = (
+            f"it is not in the Hugging Face cache, and the Hub ({endpoint()}) did not answer"
+            f" within {REACH_TIMEOUT:.0f} s"
+        )
     if reason is None:
         try:
             return build(str(local or model), local is not None)
