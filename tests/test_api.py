@@ -11,6 +11,7 @@ import pytest
 
 import ragloom
 from ragloom import RAG, CollectionMismatchError, ConfigError, StoreError
+from ragloom.config import load_settings
 from ragloom.embedders.local import bundled_model_path
 from ragloom.testing import FakeEmbedder
 from tests.cli_helpers import ragloom as cli
@@ -68,6 +69,19 @@ def test_a_keyword_that_is_no_setting_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="set RAGLOOM_API_KEY instead"):
         RAG(uri=str(tmp_path / "k.db"), api_key="s3cret")
     assert RAG(uri=str(tmp_path / "k.db"), search_mode="dense").settings.search_mode == "dense"
+
+
+def test_keywords_apply_on_top_of_given_settings(tmp_path: Path) -> None:
+    base = load_settings(uri=str(tmp_path / "base.db"), candidates=30)
+    rag = RAG(settings=base, uri=str(tmp_path / "other.db"), search_mode="dense", token="t0k")
+    assert rag.settings.uri == str(tmp_path / "other.db")
+    assert rag.settings.search_mode == "dense" and rag.settings.candidates == 30
+    assert rag.settings.token is not None and rag.settings.token.get_secret_value() == "t0k"
+    assert base.uri == str(tmp_path / "base.db")  # the caller's settings are not changed
+    with pytest.raises(ConfigError, match="candidates"):
+        RAG(settings=base, candidates=0)
+    with pytest.raises(ConfigError, match=r"RAG\(\): unknown setting 'colection'"):
+        RAG(settings=base, colection="handbook")
 
 
 def test_a_closed_rag_is_not_quietly_reopened(tmp_path: Path) -> None:

@@ -141,13 +141,33 @@ def load_settings(**flags: Any) -> Settings:
         _check_file_keys(toml_file)
         return Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ConfigError(f"invalid configuration: {problems}") from None
+        raise _invalid(exc) from None
     except (OSError, ValueError) as exc:  # an unreadable or malformed ragloom.toml
         raise ConfigError(f"cannot read the configuration file {toml_file}: {exc}") from None
+
+
+def override(settings: Settings, **flags: Any) -> Settings:
+    """``settings`` with ``flags`` (``None`` meaning "not given") on top, validated as
+    ``load_settings`` validates them: ``RAG(settings=s, uri=...)`` uses the ``uri``."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    if not given:
+        return settings
+    for key in given:
+        _check_key(key, "RAG()")
+    try:
+        checked = Settings.model_validate({**settings.model_dump(), **given})
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return settings.model_copy(update={key: getattr(checked, key) for key in given})
+
+
+def _invalid(exc: ValidationError) -> ConfigError:
+    """One line naming each setting pydantic refused and why."""
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    )
+    return ConfigError(f"invalid configuration: {problems}")
 
 
 def _check_file_keys(toml_file: Path) -> None:

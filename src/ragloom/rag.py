@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ragloom.abstention import Coverage, unknown_names
 from ragloom.chunking import ChunkSettings
-from ragloom.config import Settings, load_settings, redact_uri
+from ragloom.config import Settings, load_settings, override, redact_uri
 from ragloom.embedders import Embedder, make_embedder
 from ragloom.retrieval import SearchOptions, retrieve
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode, StoredDocument
@@ -55,9 +55,8 @@ class RAG:
         **overrides: Any,
     ) -> None:
         spec = embedder if isinstance(embedder, str) else None
-        self.settings = settings or load_settings(
-            uri=uri, token=token, collection=collection, embedder=spec, **overrides
-        )
+        flags = dict(uri=uri, token=token, collection=collection, embedder=spec, **overrides)
+        self.settings = override(settings, **flags) if settings else load_settings(**flags)
         self._embedder = None if embedder is None or isinstance(embedder, str) else embedder
         self._warm_up_started = False
         self._warm_up_thread: threading.Thread | None = None
