@@ -55,7 +55,11 @@ def test_tutorial_reproduced_with_seed_splitter(db: str) -> None:
     first = payload["hits"][0]
     assert first["text"].startswith(" Where does Milvus store data?")  # the tutorial's piece
     assert first["rank"] == 1 and first["source"].endswith("product_faq.md")
-    assert set(first) == {"rank", "score", "text", "source", "heading", "chunk_id"}
+    assert set(first) == {
+        "rank", "score", "text", "source", "heading", "chunk_id", "position", "dense_score",
+        "metadata",
+    }  # fmt: skip
+    assert first["position"] >= 0 and 0 < first["dense_score"] <= 1
 
 
 @needs_corpus

@@ -77,15 +77,21 @@ class Hit:
             "source": self.source,
             "heading": self.heading,
             "chunk_id": self.chunk_id,
+            "position": self.position,
+            "dense_score": None if self.dense_score is None else round(self.dense_score, 6),
+            "metadata": self.metadata,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Hit:
         """A hit from its JSON shape (``to_dict``; extra keys are ignored)."""
+        dense = data.get("dense_score")
         return cls(
             rank=int(data["rank"]), score=float(data["score"]), text=str(data["text"]),
             source=str(data["source"]), heading=str(data.get("heading", "")),
-            chunk_id=str(data["chunk_id"]),
+            chunk_id=str(data["chunk_id"]), position=int(data.get("position", 0)),
+            metadata=dict(data.get("metadata") or {}),
+            dense_score=None if dense is None else float(dense),
         )  # fmt: skip
 
 
