@@ -84,18 +84,11 @@ def parse(text: str, measure: Measure, headings: bool) -> list[tuple[list[str], 
             blocks.append(Block("html_table", table, measure.content(table)))
             i = table_end + 1
             continue
-        heading = _HEADING.fullmatch(line) if headings else None
-        setext = _setext(para, line) if headings and not heading else None
-        if heading or setext:
-            if setext:  # the paragraph above the underline is the heading
-                level, title = setext
+        heading = _heading(para, line) if headings else None
+        if heading:
+            level, title, heading_line = heading
+            if _SETEXT.fullmatch(line):  # the paragraph above the underline is the heading
                 para.clear()
-                heading_line = f"{'#' * level} {title}"  # as an ATX heading: fewer tokens
-            else:
-                assert heading is not None
-                level = len(heading.group(1))
-                title = _ANCHOR.sub("", _CLOSING_HASHES.sub("", heading.group(2) or "")).strip()
-                heading_line = line.strip()
             flush()
             sections.append(([t for _, t in stack], blocks))
             blocks = []
@@ -109,6 +102,20 @@ def parse(text: str, measure: Measure, headings: bool) -> list[tuple[list[str], 
     flush()
     sections.append(([t for _, t in stack], blocks))
     return sections
+
+
+def _heading(para: list[str], line: str) -> tuple[int, str, str] | None:
+    """(level, title, heading line) when ``line`` is an ATX heading or underlines ``para``
+    as a setext one, which is then written as an ATX heading (fewer tokens)."""
+    atx = _HEADING.fullmatch(line)
+    if atx:
+        title = _ANCHOR.sub("", _CLOSING_HASHES.sub("", atx.group(2) or "")).strip()
+        return len(atx.group(1)), title, line.strip()
+    setext = _setext(para, line)
+    if setext:
+        level, title = setext
+        return level, title, f"{'#' * level} {title}"
+    return None
 
 
 def _setext(para: list[str], line: str) -> tuple[int, str] | None:
