@@ -194,6 +194,17 @@ def test_delete_a_source_by_id(client: httpx.Client, tmp_path: Path) -> None:
     assert again.status_code == 404 and "GET /v1/sources" in again.json()["error"]["message"]
 
 
+def test_an_uploaded_archive_goes_with_its_last_member(client: httpx.Client) -> None:
+    job = ingest(client, {"pair.zip": zip_bytes({"a.md": "# A\n\nAlpha.", "b.md": "# B\n\nBeta."})})
+    uploaded = Path(job["progress"]["current"]).parent / "pair.zip"
+    members = [s for s in client.get("/v1/sources").json()["sources"] if "pair.zip::" in s["name"]]
+    assert len(members) == 2 and uploaded.is_file()
+    client.delete(f"/v1/sources/{members[0]['id']}").raise_for_status()
+    assert uploaded.is_file()  # the other member is still searchable from it
+    client.delete(f"/v1/sources/{members[1]['id']}").raise_for_status()
+    assert not uploaded.exists()
+
+
 def test_a_document_that_cannot_be_read_is_reported_in_the_job(client: httpx.Client) -> None:
     job = ingest(client, {"broken.pdf": b"%PDF-1.4 this is not really a pdf"})
     assert job["status"] == "done"

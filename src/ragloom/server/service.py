@@ -203,14 +203,20 @@ class Service:
         ]  # fmt: skip
 
     def delete(self, key: str) -> dict[str, Any] | None:
-        """Delete the document with this id (or source); an uploaded file goes too."""
-        found = [s for s in self.rag.sources() if key in (source_id(s.source), s.source)]
+        """Delete the document with this id (or source); an uploaded file goes too, and an
+        uploaded archive once none of its members is left."""
+        stored = self.rag.sources()
+        found = [s for s in stored if key in (source_id(s.source), s.source)]
         if not found:
             return None
         source = found[0].source
         chunks = self.rag.delete([source])
-        path = Path(source)
-        if "::" not in source and path.parent == self.uploads_dir and path.is_file():
+        file, member, _ = source.partition("::")
+        path = Path(file)
+        others = member and any(
+            s.source.startswith(file + "::") and s.source != source for s in stored
+        )
+        if path.parent == self.uploads_dir and path.is_file() and not others:
             path.unlink()
         return {"id": source_id(source), "source": source, "name": self.display(source),
                 "deleted_chunks": chunks}  # fmt: skip
