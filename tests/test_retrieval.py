@@ -124,6 +124,17 @@ def test_join_text_writes_the_overlap_once() -> None:
     assert join_text("First part.", "Second part.") == "First part.\n\nSecond part."
 
 
+def test_join_text_writes_a_short_overlap_once() -> None:
+    # docs/answers.md: the overlap is the one short line before a code block; the joined
+    # passage said "From Python:" twice.
+    first = "Intro.\n\n```console\n$ ragloom ask\n```\n\nFrom Python:"
+    second = "From Python:\n\n```python\nfrom ragloom import RAG\n```"
+    assert join_text(first, second) == first + second[len("From Python:") :]
+    assert join_text("It works. Yes.", "Yes. And more.") == "It works. Yes. And more."
+    # a word that merely repeats is not an overlap
+    assert join_text("We said yes", "yes again") == "We said yes\n\nyes again"
+
+
 def test_adjacent_candidates_become_one_passage() -> None:
     hits = [
         h("a2", 0.9, "a.md", 2, "two"),

@@ -185,6 +185,14 @@ def join_text(before: str, after: str) -> str:
         if after.startswith(before[start:]):
             return before + after[len(before) - start :]
         start = before.rfind(probe, 0, start)
+    # An overlap shorter than the probe (a short last line such as "From Python:"): the
+    # last paragraph or sentence of ``before``, which ``after`` begins with, whole.
+    for start in range(max(2, len(before) - len(probe)), len(before)):
+        shared, rest = before[start:], after[len(before) - start :]
+        after_stop = before[start - 1] == " " and before[start - 2] in ".!?"
+        begins = before[start - 1] == "\n" or after_stop
+        if begins and not shared[0].isspace() and after.startswith(shared) and rest[:1].isspace():
+            return before + rest
     return before.rstrip() + "\n\n" + after.lstrip()
 
 
