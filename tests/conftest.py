@@ -1,4 +1,5 @@
-"""Shared fixtures: the real Milvus server (one per session), shared data, no network."""
+"""Shared fixtures: the real Milvus server (one per session), shared data, a docs folder of
+every format for the loader tests, no network."""
 
 from __future__ import annotations
 
@@ -70,3 +71,24 @@ def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("onnx-cache")
     LocalEmbedder(cache_dir=str(path)).embed(["export the model once"])
     return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A docs folder with every supported format, an image, hidden files and a subfolder."""
+    from tests.loader_helpers import FRONT_MATTER_MD, HTML_PAGE, make_pdf
+
+    root = tmp_path / "docs"
+    (root / "guide" / "deep").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "install.md").write_bytes(FRONT_MATTER_MD)
+    (root / "notes.txt").write_text("Plain notes about collections.\n", encoding="utf-8")
+    (root / "page.html").write_bytes(HTML_PAGE)
+    (root / "manual.pdf").write_bytes(make_pdf(["First page text", "Second page text"], "Manual"))
+    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    (root / ".hidden.md").write_text("# Hidden\n", encoding="utf-8")
+    (root / ".git" / "HEAD.md").write_text("# Git internals\n", encoding="utf-8")
+    (root / "guide" / "intro.md").write_text("# Intro\n\nHello.\n", encoding="utf-8")
+    (root / "guide" / "deep" / "more.md").write_text("No heading here.\n", encoding="utf-8")
+    (root / "guide" / "deep" / "more.rst").write_text("Restructured.\n", encoding="utf-8")
+    return root

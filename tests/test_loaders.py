@@ -1,4 +1,7 @@
-"""Loaders: files, directories, zip archives and URLs -> Documents, and every bad input."""
+"""Loaders: files, directories, zip archives and URLs -> Documents, and every bad input.
+
+What the HTML and PDF parsers make of a page is tested in test_html.py and test_pdf.py.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +15,14 @@ import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 
 from ragloom.archives import FILE_LIMIT_SETTING
-from ragloom.loaders import LoadLimits, PathGlob, load_sources
-from ragloom.types import Document, LoadIssue
+from ragloom.loaders import PathGlob, load_sources
+from ragloom.types import Document
+from tests.loader_helpers import HTML_PAGE, docs, issues, load, make_pdf, only_issue
 
 DOCS_ZIP = (
     Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "milvus_docs_2.4.x_en.zip"
@@ -29,37 +33,6 @@ needs_docs_zip = pytest.mark.skipif(not DOCS_ZIP.exists(), reason=f"{DOCS_ZIP} i
 # --- helpers --------------------------------------------------------------------------
 
 
-def make_pdf(pages: list[str], title: str | None = None) -> bytes:
-    """A minimal valid PDF: Helvetica text lines ("\\n"-separated) per page, correct xrefs."""
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
-    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(len(pages)))
-    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode())
-    objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
-    for i, text in enumerate(pages):
-        lines = " T* ".join(f"({line}) Tj" for line in text.split("\n"))
-        content = f"BT /F1 12 Tf 14 TL 72 720 Td {lines} ET".encode() if text else b""
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
-        )
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content))
-    info = ""
-    if title:
-        objects.append(f"<< /Title ({title}) >>".encode())
-        info = f" /Info {len(objects)} 0 R"
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{info} >>\n".encode()
-    out += f"startxref\n{xref}\n%%EOF\n".encode()
-    return bytes(out)
-
-
 def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
     """A zip archive in memory; member names are written exactly as given."""
     buffer = io.BytesIO()
@@ -67,75 +40,6 @@ def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED)
         for name, data in members.items():
             archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
     return buffer.getvalue()
-
-
-def load(*sources: str | Path, glob: str | None = None, **limits: Any) -> list[Any]:
-    return list(load_sources([str(s) for s in sources], glob=glob, limits=LoadLimits(**limits)))
-
-
-def docs(items: list[Any]) -> dict[str, Document]:
-    return {item.source: item for item in items if isinstance(item, Document)}
-
-
-def issues(items: list[Any]) -> dict[str, LoadIssue]:
-    return {item.source: item for item in items if isinstance(item, LoadIssue)}
-
-
-def only_issue(items: list[Any]) -> LoadIssue:
-    assert len(items) == 1, items
-    assert isinstance(items[0], LoadIssue), items[0]
-    return items[0]
-
-
-FRONT_MATTER_MD = b"""---
-title: Installing Milvus
-tags: [install, docker]
-date: 2024-05-01
----
-
-# Install with Docker
-
-Run the container.
-"""
-
-HTML_PAGE = b"""<!doctype html>
-<html><head><title>Milvus Page</title><style>.x { color: red }</style>
-<script>var secret = "script text";</script></head>
-<body>
-<header><a href="/">Site header link</a></header>
-<nav><ul><li>Nav item</li></ul></nav>
-<main>
-  <h1>Vector search</h1>
-  <p>Milvus stores <b>vectors</b> and
-     searches them.</p>
-  <h2>Indexes</h2>
-  <ul><li>HNSW</li><li>IVF_FLAT</li></ul>
-  <pre>pip install pymilvus
-print("hi")</pre>
-</main>
-<aside>Related posts aside</aside>
-<footer>Copyright footer</footer>
-</body></html>
-"""
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    """A docs folder with every supported format, an image, hidden files and a subfolder."""
-    root = tmp_path / "docs"
-    (root / "guide" / "deep").mkdir(parents=True)
-    (root / ".git").mkdir()
-    (root / "install.md").write_bytes(FRONT_MATTER_MD)
-    (root / "notes.txt").write_text("Plain notes about collections.\n", encoding="utf-8")
-    (root / "page.html").write_bytes(HTML_PAGE)
-    (root / "manual.pdf").write_bytes(make_pdf(["First page text", "Second page text"], "Manual"))
-    (root / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
-    (root / ".hidden.md").write_text("# Hidden\n", encoding="utf-8")
-    (root / ".git" / "HEAD.md").write_text("# Git internals\n", encoding="utf-8")
-    (root / "guide" / "intro.md").write_text("# Intro\n\nHello.\n", encoding="utf-8")
-    (root / "guide" / "deep" / "more.md").write_text("No heading here.\n", encoding="utf-8")
-    (root / "guide" / "deep" / "more.rst").write_text("Restructured.\n", encoding="utf-8")
-    return root
 
 
 # --- local files and directories ------------------------------------------------------
@@ -186,79 +90,6 @@ def test_single_file_root_is_its_source(corpus: Path) -> None:
     assert isinstance(doc, Document)
     assert doc.source == doc.root == str((corpus / "notes.txt").resolve())
     assert doc.text == "Plain notes about collections." and doc.format == "text"
-
-
-def test_html_keeps_main_content_with_markdown_headings(corpus: Path) -> None:
-    [doc] = load(corpus / "page.html")
-    assert isinstance(doc, Document)
-    assert doc.format == "html" and doc.title == "Milvus Page"
-    assert doc.text.startswith("# Vector search\n\nMilvus stores vectors and searches them.")
-    assert "\n## Indexes\n" in doc.text
-    assert "- HNSW\n- IVF_FLAT" in doc.text
-    assert '```\npip install pymilvus\nprint("hi")\n```' in doc.text
-    for chrome in ("script text", "color: red", "Site header", "Nav item", "aside", "footer"):
-        assert chrome not in doc.text
-
-
-def test_html_title_falls_back_to_h1_and_body_without_main(tmp_path: Path) -> None:
-    page = tmp_path / "plain.htm"
-    page.write_text("<html><body><h1>Only H1</h1><p>Body text.</p></body></html>", "utf-8")
-    [doc] = load(page)
-    assert isinstance(doc, Document)
-    assert doc.title == "Only H1" and doc.text == "# Only H1\n\nBody text."
-
-
-def test_pdf_pages_text_and_title(corpus: Path) -> None:
-    [doc] = load(corpus / "manual.pdf")
-    assert isinstance(doc, Document)
-    assert doc.format == "pdf" and doc.title == "Manual"
-    assert doc.pages == ("First page text", "Second page text")
-    assert doc.text == "First page text\n\nSecond page text"
-
-
-def test_pdf_running_headers_and_page_numbers_are_dropped(tmp_path: Path) -> None:
-    pages = [
-        f"ACME Report 2023 - Confidential\nSection {n}\nBody text of page {n}.\nPage {n} of 3"
-        for n in (1, 2, 3)
-    ]
-    (tmp_path / "report.pdf").write_bytes(make_pdf(pages))
-    [doc] = load(tmp_path / "report.pdf")
-    assert isinstance(doc, Document)
-    assert doc.pages == tuple(f"Section {n}\nBody text of page {n}." for n in (1, 2, 3))
-
-
-def test_pdf_words_hyphenated_at_line_ends_are_joined(tmp_path: Path) -> None:
-    page = (
-        "The thermo-\ndynamic test of the sub-\nstrate was unex-\npected.\n"
-        "A self-\nhealing coat: self-healing is rare. Anglo-\nSaxon runes."
-    )
-    (tmp_path / "paper.pdf").write_bytes(make_pdf([page]))
-    [doc] = load(tmp_path / "paper.pdf")
-    assert isinstance(doc, Document)
-    assert doc.text == (
-        "The thermodynamic test of the substrate was unexpected.\n"
-        "A self-healing coat: self-healing is rare. Anglo-Saxon runes."
-    )
-
-
-def test_pdf_lines_wrapped_by_the_layout_are_joined_into_sentences(tmp_path: Path) -> None:
-    page = (
-        "1. Results\nThe flux capacitor overheats when the\nhumidity is above sixty percent,\n"
-        "Counterintuitively, cooling made it worse.\nA new sentence starts here.\n- a list item"
-    )
-    (tmp_path / "wrapped.pdf").write_bytes(make_pdf([page]))
-    [doc] = load(tmp_path / "wrapped.pdf")
-    assert isinstance(doc, Document)
-    assert doc.text == (
-        "1. Results\nThe flux capacitor overheats when the humidity is above sixty percent,"
-        " Counterintuitively, cooling made it worse.\nA new sentence starts here.\n- a list item"
-    )
-
-
-def test_pdf_title_falls_back_to_stem(tmp_path: Path) -> None:
-    (tmp_path / "report.pdf").write_bytes(make_pdf(["Quarterly numbers"]))
-    [doc] = load(tmp_path / "report.pdf")
-    assert isinstance(doc, Document) and doc.title == "report"
 
 
 def test_directory_glob_double_star_recurses(corpus: Path) -> None:
@@ -349,64 +180,6 @@ def test_utf8_bom_and_utf16_are_decoded(tmp_path: Path) -> None:
     found = {Path(s).name: d for s, d in docs(load(tmp_path)).items()}
     assert found["bom.md"].title == "Caf\u00e9"
     assert found["wide.txt"].text == "Gr\u00fc\u00dfe"
-
-
-def test_html_meta_charset_is_honoured(tmp_path: Path) -> None:
-    html = '<html><head><meta charset="iso-8859-1"></head><body><p>caf\u00e9</p></body></html>'
-    (tmp_path / "old.html").write_bytes(html.encode("latin-1"))
-    [doc] = load(tmp_path / "old.html")
-    assert isinstance(doc, Document) and doc.text == "caf\u00e9"
-
-
-def test_html_latin1_label_is_decoded_as_windows_1252(tmp_path: Path) -> None:
-    # Browsers read pages labelled ISO-8859-1 as Windows-1252: 0x92 is a curly apostrophe.
-    html = '<html><head><meta charset="iso-8859-1"></head><body><p>I\u2019ve \u201cit\u201d</p>'
-    (tmp_path / "old.html").write_bytes(html.encode("cp1252"))
-    [doc] = load(tmp_path / "old.html")
-    assert isinstance(doc, Document) and doc.text == "I\u2019ve \u201cit\u201d"
-
-
-DOCS_SITE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
-<title>Configuring the server &mdash; Widget Docs 3.2</title></head><body>
-<div class="cookie-banner"><p>We use cookies.</p><button>Accept all</button></div>
-<div id="header"><a href="/">WidgetCo home</a></div>
-<div class="sidebar" role="navigation"><p>Sidebar link</p></div>
-<div class="content"><div class="breadcrumbs">Home &rsaquo; Docs</div>
-<h1>Configuring the server<a class="headerlink" href="#top">\u00b6</a></h1>
-<p>Settings come from widget.toml.</p>
-<h2 id="ports">Ports<a class="headerlink" href="#ports">\u00b6</a></h2>
-<div class="highlight-toml"><pre><span>listen</span> = <span>"0.0.0.0:80"</span>
-</pre></div><button class="copybtn">Copy to clipboard</button>
-<table><thead><tr><th>Port</th><th>Use</th></tr></thead>
-<tbody><tr><td>80</td><td>http | redirect</td></tr><tr><td>443</td><td><code>https</code></td></tr>
-</tbody></table>
-<ol><li><p>Open the port.</p></li><li>Restart.</li></ol>
-<div class="prev-next"><a href="/install">Previous: Installing</a></div></div>
-<div id="footer">Copyright 2024 WidgetCo</div>
-</body></html>"""
-
-
-def test_html_docs_page_without_main_loses_its_chrome(tmp_path: Path) -> None:
-    (tmp_path / "configure.html").write_text(DOCS_SITE_PAGE, "utf-8")
-    [doc] = load(tmp_path / "configure.html")
-    assert isinstance(doc, Document)
-    # The page's <h1>, not "<h1> - site name", so heading paths do not say it twice.
-    assert doc.title == "Configuring the server"
-    assert doc.text == (
-        "# Configuring the server\n\n"  # no permalink pilcrow
-        "Settings come from widget.toml.\n\n"
-        "## Ports\n\n"
-        '```toml\nlisten = "0.0.0.0:80"\n```\n\n'
-        "| Port | Use |\n| --- | --- |\n| 80 | http \\| redirect |\n| 443 | https |\n\n"
-        "1. Open the port.\n\n2. Restart."
-    )
-
-
-def test_html_title_without_the_h1_is_kept(corpus: Path, tmp_path: Path) -> None:
-    page = tmp_path / "post.html"
-    page.write_text("<title>Notes | Blog</title><h1>Blog</h1><h2>Notes</h2><p>Text.</p>", "utf-8")
-    [doc] = load(page)
-    assert isinstance(doc, Document) and doc.title == "Notes | Blog"
 
 
 def test_file_over_max_file_bytes(tmp_path: Path) -> None:
