@@ -79,7 +79,7 @@ def test_html_docs_page_without_main_loses_its_chrome(tmp_path: Path) -> None:
     )
 
 
-def test_html_title_without_the_h1_is_kept(corpus: Path, tmp_path: Path) -> None:
+def test_html_title_without_the_h1_is_kept(tmp_path: Path) -> None:
     page = tmp_path / "post.html"
     page.write_text("<title>Notes | Blog</title><h1>Blog</h1><h2>Notes</h2><p>Text.</p>", "utf-8")
     [doc] = load(page)

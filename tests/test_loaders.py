@@ -22,11 +22,9 @@ import pytest
 from ragloom.archives import FILE_LIMIT_SETTING
 from ragloom.loaders import PathGlob, load_sources
 from ragloom.types import Document
+from tests.conftest import DOCS_ZIP
 from tests.loader_helpers import HTML_PAGE, docs, issues, load, make_pdf, only_issue
 
-DOCS_ZIP = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "milvus_docs_2.4.x_en.zip"
-)
 needs_docs_zip = pytest.mark.skipif(not DOCS_ZIP.exists(), reason=f"{DOCS_ZIP} is not there")
 
 
