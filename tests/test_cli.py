@@ -217,3 +217,18 @@ def test_other_embedder_is_refused_with_rebuild_hint(db: str, tmp_path: Path) ->
     run = ragloom("ingest", str(doc), "--uri", db, "--splitter", "seed")
     assert run.code == 1 and "--rebuild" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_search_json_metadata_is_an_object(db: str, tmp_path: Path) -> None:
+    # Milvus Lite gives the JSON field back as text: --json printed "metadata" as a string,
+    # and an answer forwarded by `ragloom serve` could not be read back (Hit.from_dict).
+    from ragloom.types import Hit
+
+    page = tmp_path / "page.md"
+    page.write_text("---\ntitle: Loom guide\n---\n# Loom guide\n\nWarping winds the threads.\n")
+    assert ragloom("ingest", str(page), "--uri", db).code == 0
+    hit = ragloom("search", "warping threads", "--json", "--uri", db).json()["hits"][0]
+    assert hit["metadata"] == {"title": "Loom guide"}
+    assert Hit.from_dict({**hit, "metadata": '{"title": "Loom guide"}'}).metadata == {
+        "title": "Loom guide"
+    }

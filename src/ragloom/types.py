@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """A JSON object's text as a dict (anything else, or bad JSON: an empty one)."""
+    try:
+        value = json.loads(text) if text.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,13 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
     dense_score: float | None = None
 
+    def __post_init__(self) -> None:
+        # Milvus Lite gives a JSON field back as its text (and so did `ragloom serve`
+        # before this): the metadata is an object.
+        meta: Any = self.metadata
+        if isinstance(meta, str):
+            object.__setattr__(self, "metadata", _json_object(meta))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape the CLI and HTTP API print."""
         return {
@@ -90,7 +107,7 @@ class Hit:
             rank=int(data["rank"]), score=float(data["score"]), text=str(data["text"]),
             source=str(data["source"]), heading=str(data.get("heading", "")),
             chunk_id=str(data["chunk_id"]), position=int(data.get("position", 0)),
-            metadata=dict(data.get("metadata") or {}),
+            metadata=data.get("metadata") or {},
             dense_score=None if dense is None else float(dense),
         )  # fmt: skip
 
