@@ -164,8 +164,22 @@ class MilvusStore:
         _quiet_client_logs()  # after the import: pymilvus configures its loggers on import
 
         uri = str(lite.lite_path(self.uri)) if self.is_lite else self._uri
+        options: dict[str, Any] = {}
+        if self.is_lite:
+            # Milvus Lite serves gRPC from a thread of this process, on loopback, with gRPC's
+            # server defaults: a keepalive ping on a connection with no call under way sooner
+            # than 2 h after the last is a strike, and the third gets GOAWAY "too_many_pings"
+            # (which gRPC prints on stderr).  pymilvus's channel pings every 10 s even when
+            # idle (keepalive_time_ms=10000, keepalive_permit_without_calls; gRPC then slows
+            # to one ping a minute), so an idle `ragloom serve` or `chat` was refused after
+            # one to two minutes.  A loopback link to our own process has nothing to keep
+            # alive: no keepalive (INT_MAX is gRPC's own client default, "off").  A server URI
+            # keeps pymilvus's pings, which hold connections through load balancers and NATs.
+            options["grpc_options"] = {"grpc.keepalive_time_ms": 2**31 - 1}
         try:
-            client = MilvusClient(uri=uri, token=self._token or "", timeout=self._timeout)
+            client = MilvusClient(
+                uri=uri, token=self._token or "", timeout=self._timeout, **options
+            )
         except MilvusException as exc:
             if self.is_lite:
                 lite.raise_if_locked(self.uri)  # lost a race with another process
