@@ -108,7 +108,20 @@ def test_an_impossible_number_is_named_with_its_setting(
     monkeypatch.setenv(f"RAGLOOM_{variable}", value)
     run = cli("ingest", str(tmp_path), "--uri", str(tmp_path / "n.db"))
     assert run.code == 1
-    assert f"invalid configuration: {variable.lower()}: Input should be" in run.stderr
+    # named as it was set (it said "chunk_tokens: ..." whatever the user had typed)
+    assert f"invalid configuration: RAGLOOM_{variable}: Input should be" in run.stderr
+
+
+def test_an_invalid_value_in_the_config_file_is_named_with_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ragloom.toml").write_text('search_mode = "dnse"\n')
+    run = cli("search", "looms")
+    assert run.code == 1
+    assert "invalid configuration: search_mode in ragloom.toml: Input should be" in run.stderr
+    with pytest.raises(ConfigError, match=r"configuration: search_mode: Input should be"):
+        RAG(search_mode="dnse")  # a keyword is named as typed
 
 
 def test_secrets_are_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,7 +141,7 @@ def load_settings(**flags: Any) -> Settings:
         _check_file_keys(toml_file)
         return Settings(**given)
     except ValidationError as exc:
-        raise _invalid(exc) from None
+        raise _invalid(exc, given, toml_file) from None
     except (OSError, ValueError) as exc:  # an unreadable or malformed ragloom.toml
         raise ConfigError(f"cannot read the configuration file {toml_file}: {exc}") from None
 
@@ -161,13 +161,27 @@ def override(settings: Settings, **flags: Any) -> Settings:
     return settings.model_copy(update={key: getattr(checked, key) for key in given})
 
 
-def _invalid(exc: ValidationError) -> ConfigError:
-    """One line naming each setting pydantic refused and why."""
+def _invalid(exc: ValidationError, given: Any = (), toml_file: Path | None = None) -> ConfigError:
+    """One line naming each setting pydantic refused, where it was set, and why."""
     problems = "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-        for err in exc.errors()
+        f"{_where(err['loc'], given, toml_file)}: {err['msg']}" for err in exc.errors()
     )
     return ConfigError(f"invalid configuration: {problems}")
+
+
+def _where(loc: tuple[int | str, ...], given: Any, toml_file: Path | None) -> str:
+    """The refused setting as the user wrote it: a keyword or flag, ``RAGLOOM_<NAME>``, or
+    the setting in the configuration file (the first of them that sets it)."""
+    name = ".".join(str(p) for p in loc) or "settings"
+    field = str(loc[0]) if loc else ""
+    if not field or field in given:
+        return name
+    variable = f"RAGLOOM_{field.upper()}"
+    if any(key.upper() == variable for key in os.environ):
+        return variable
+    if toml_file is not None and toml_file.is_file():
+        return f"{name} in {toml_file}"
+    return name
 
 
 def _check_file_keys(toml_file: Path) -> None:
