@@ -203,6 +203,9 @@ def test_bad_inputs_are_named_and_good_files_still_ingested(
 
 def test_usage_errors_exit_2_and_failures_exit_1(db: str, tmp_path: Path) -> None:
     assert ragloom("search").code == 2
+    for question in ("", "   "):  # as `ragloom ask ""` (search exited 1)
+        empty = ragloom("search", question, "--uri", db)
+        assert empty.code == 2 and "the question is empty: ask something" in empty.stderr
     assert ragloom("ingest", "x", "--splitter", "bogus", "--uri", db).code == 2
     bad = ragloom("status", "--uri", str(tmp_path / "no-such-dir" / "x.db"))
     assert bad.code == 1 and "does not exist" in bad.stderr

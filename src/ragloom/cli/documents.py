@@ -188,6 +188,8 @@ def search(
 
     On a Milvus Lite file that a running `ragloom serve` owns, the server is asked."""
     check_mode(mode)
+    if not question.strip():  # a usage error, as in `ragloom ask`
+        raise typer.BadParameter("the question is empty: ask something", param_hint="QUESTION")
     hits = None
     if rerank is None and embedder is None:
         hits = _search_via_server(uri, collection, question, k, mode, where, source or ())
