@@ -206,6 +206,10 @@ def test_usage_errors_exit_2_and_failures_exit_1(db: str, tmp_path: Path) -> Non
     for question in ("", "   "):  # as `ragloom ask ""` (search exited 1)
         empty = ragloom("search", question, "--uri", db)
         assert empty.code == 2 and "the question is empty: ask something" in empty.stderr
+    # a search run from another folder, or with a mistyped --collection, says where it looked
+    nothing = ragloom("search", "looms", "--collection", "handbok", "--uri", db)
+    assert nothing.code == 0
+    assert f"no passages found in the collection 'handbok' at {db}: ingest" in nothing.stdout
     assert ragloom("ingest", "x", "--splitter", "bogus", "--uri", db).code == 2
     bad = ragloom("status", "--uri", str(tmp_path / "no-such-dir" / "x.db"))
     assert bad.code == 1 and "does not exist" in bad.stderr

@@ -191,6 +191,7 @@ def search(
     if not question.strip():  # a usage error, as in `ragloom ask`
         raise typer.BadParameter("the question is empty: ask something", param_hint="QUESTION")
     hits = None
+    searched = "the collection"
     if rerank is None and embedder is None:
         hits = _search_via_server(uri, collection, question, k, mode, where, source or ())
     if hits is None:
@@ -200,6 +201,9 @@ def search(
                 rerank=rerank,
             )  # fmt: skip
         hits = [h.to_dict() for h in found]
+        from ragloom.config import redact_uri
+
+        searched = f"the collection '{rag.settings.collection}' at {redact_uri(rag.settings.uri)}"
     if as_json:
         typer.echo(json.dumps({"query": question, "hits": hits}, ensure_ascii=False))
         return
@@ -207,7 +211,7 @@ def search(
         typer.echo("no passages match --where/--source: loosen the filter, or drop it")
         return
     if not hits:
-        typer.echo("no passages found: ingest some documents first (ragloom ingest PATH)")
+        typer.echo(f"no passages found in {searched}: ingest documents first (ragloom ingest PATH)")
         return
     for hit in hits:
         heading = hit["heading"]
