@@ -201,8 +201,10 @@ def test_a_narrow_screen_shows_the_page_without_sideways_scrolling(
     with running_server(tmp_path / "ragloom.db") as url:
         page = browser.new_page(viewport={"width": 375, "height": 700}, is_mobile=True)
         page.goto(url + "/")
+        page.click("#sidebar-toggle")  # the documents are behind it on a phone
         page.set_input_files("#file-input", str(_document(tmp_path)))
         page.wait_for_selector(".upload.done", timeout=30_000)
+        page.click("#sidebar-toggle")
         page.fill("#question", "Where does Milvus store data?")
         page.press("#question", "Enter")
         page.wait_for_selector(".message.assistant .source-card", timeout=30_000)
@@ -213,6 +215,155 @@ def test_a_narrow_screen_shows_the_page_without_sideways_scrolling(
         for selector in ("#question", "#ask-button", ".source-card"):
             box = page.locator(selector).first.bounding_box()
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 375
+
+
+#: Phone screens: the sidebar is behind its toggle, the conversation has the screen.
+PHONES = [{"width": 375, "height": 667}, {"width": 320, "height": 568}]
+
+
+#: True once the sidebar has finished sliding in (or out).
+SLID_IN = "document.getElementById('sidebar').getAnimations().length === 0"
+
+
+def _inside(page: Any, selector: str) -> bool:
+    """The element is shown whole within the viewport, without scrolling."""
+    if not page.is_visible(selector):
+        return False
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return (
+        box is not None
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= size["width"]
+        and box["y"] + box["height"] <= size["height"]
+    )
+
+
+@pytest.mark.parametrize("viewport", PHONES, ids=["375x667", "320x568"])
+def test_a_phone_gives_the_screen_to_the_conversation(
+    browser: Any, tmp_path: Path, viewport: dict[str, int]
+) -> None:
+    with running_server(tmp_path / "ragloom.db") as url:
+        page = browser.new_page(viewport=viewport, is_mobile=True, has_touch=True)
+        page.goto(url + "/")
+        page.wait_for_selector("#status-line:has-text('0 documents')")
+        for selector in ("#question", "#ask-button", "#new-chat"):
+            assert _inside(page, selector), selector
+        conversation = page.locator("#conversation").bounding_box()
+        assert conversation is not None
+        assert conversation["height"] > 0.5 * viewport["height"], conversation
+        assert conversation["width"] == viewport["width"], conversation
+        assert not page.is_visible(".sidebar")
+        assert not page.is_visible("#dropzone")
+        # The sidebar is there, closed behind its toggle, which says what it opens.
+        assert _inside(page, "#sidebar-toggle")
+        toggle = page.locator("#sidebar-toggle")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        assert toggle.get_attribute("aria-controls") == "sidebar"
+        assert "Documents" in toggle.inner_text()
+        assert page.locator("#sidebar.sidebar").count() == 1
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1] == viewport["width"], widths
+        page.screenshot(path=str(tmp_path / "phone.png"))
+        _keep(tmp_path / "phone.png", f"phone-{viewport['width']}.png")
+
+
+def test_the_sidebar_toggle_opens_and_closes_the_sidebar_on_a_phone(
+    browser: Any, tmp_path: Path
+) -> None:
+    with running_server(tmp_path / "ragloom.db") as url:
+        page = browser.new_page(viewport=PHONES[0], is_mobile=True, has_touch=True)
+        page.goto(url + "/")
+        page.wait_for_selector("#status-line:has-text('0 documents')")
+        sidebar = page.locator("#sidebar")
+        toggle = page.locator("#sidebar-toggle")
+        assert not sidebar.is_visible()
+
+        toggle.click()
+        sidebar.wait_for(state="visible")
+        assert toggle.get_attribute("aria-expanded") == "true"
+        page.wait_for_function(SLID_IN)
+        for selector in ("#dropzone", "#sources", "#sidebar-toggle"):
+            assert _inside(page, selector), selector
+        # Usable: a document uploaded from it is listed in it.
+        page.set_input_files("#file-input", str(_document(tmp_path)))
+        page.wait_for_selector(".upload.done", timeout=30_000)
+        page.wait_for_selector("#sources .source-name:has-text('storage_faq.md')")
+        widths = page.evaluate(
+            "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert widths[0] <= widths[1], widths
+        page.screenshot(path=str(tmp_path / "phone-sidebar.png"))
+        _keep(tmp_path / "phone-sidebar.png", "phone-sidebar.png")
+        # While it is open, what it covers is out of reach (no Tab into the hidden chat).
+        assert page.evaluate("document.querySelector('.chat').inert") is True
+
+        toggle.click()
+        sidebar.wait_for(state="hidden")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        assert page.evaluate("document.querySelector('.chat').inert") is False
+        page.fill("#question", "Where does Milvus store data?")  # the chat is back
+        assert "1 document" in toggle.inner_text() or "(1)" in toggle.inner_text()
+
+        # The keyboard: Enter opens it, Escape closes it and gives the focus back.
+        toggle.focus()
+        page.keyboard.press("Enter")
+        sidebar.wait_for(state="visible")
+        page.keyboard.press("Tab")  # into the sidebar, which comes next
+        assert page.evaluate("document.getElementById('sidebar').contains(document.activeElement)")
+        page.keyboard.press("Escape")
+        sidebar.wait_for(state="hidden")
+        assert page.evaluate("document.activeElement.id") == "sidebar-toggle"
+        assert toggle.get_attribute("aria-expanded") == "false"
+
+        # A tap beside the open sidebar (on the dimmed conversation) closes it too.
+        page.keyboard.press(" ")
+        sidebar.wait_for(state="visible")
+        page.mouse.click(PHONES[0]["width"] - 5, PHONES[0]["height"] // 2)
+        sidebar.wait_for(state="hidden")
+        assert toggle.get_attribute("aria-expanded") == "false"
+
+
+def test_a_desktop_screen_shows_the_sidebar_without_a_toggle(browser: Any, tmp_path: Path) -> None:
+    with running_server(tmp_path / "ragloom.db") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url + "/")
+        page.wait_for_selector("#status-line:has-text('0 documents')")
+        for selector in (".sidebar", "#dropzone", "#sources", "#collection"):
+            assert page.is_visible(selector), selector
+        assert page.locator("#sidebar-toggle").count() == 1  # there, for narrow screens
+        assert not page.is_visible("#sidebar-toggle")
+        sidebar = page.locator(".sidebar").bounding_box()
+        chat = page.locator(".chat").bounding_box()
+        assert sidebar is not None and chat is not None
+        assert sidebar["x"] + sidebar["width"] <= chat["x"]  # side by side, as before
+        assert sidebar["height"] > 0.8 * 800 - 80
+        assert _inside(page, "#question") and _inside(page, "#ask-button")
+
+        # Narrowed, the sidebar folds away; opened there and widened again, it is back in
+        # place with the conversation usable (not left behind a backdrop).
+        page.set_viewport_size(PHONES[0])
+        page.locator("#sidebar").wait_for(state="hidden")
+        page.click("#sidebar-toggle")
+        page.locator("#sidebar").wait_for(state="visible")
+        page.set_viewport_size({"width": 1280, "height": 800})
+        assert not page.is_visible("#sidebar-toggle")
+        assert page.is_visible("#sidebar")
+        # (The page hears of the new width at its next frame.)
+        page.wait_for_function("!document.querySelector('.chat').inert", timeout=5_000)
+        assert page.get_attribute("#sidebar-toggle", "aria-expanded") == "false"
+        page.click("#question")
+        page.fill("#question", "Still usable?")
+        assert page.input_value("#question") == "Still usable?"
+
+
+def _keep(screenshot: Path, name: str) -> None:
+    if KEEP_SCREENSHOTS:
+        Path(KEEP_SCREENSHOTS).mkdir(parents=True, exist_ok=True)
+        (Path(KEEP_SCREENSHOTS) / name).write_bytes(screenshot.read_bytes())
 
 
 def _document(folder: Path) -> Path:

@@ -105,15 +105,23 @@ async function refresh() {
     renderStatus(status);
     renderSources(sources.sources);
   } catch (error) {
-    $("#status-line").textContent = error.message;
+    showStatus(error.message, true);
   }
+}
+
+function showStatus(text, problem) {
+  const line = $("#status-line");
+  line.textContent = text;
+  line.classList.toggle("problem", problem);  // not cut short on a narrow screen
 }
 
 function renderStatus(status) {
   const llm = status.server.llm;
   const answers = llm.provider === "none" ? "extractive answers (no model)" : `answers by ${llm.provider} (${llm.model})`;
-  $("#status-line").textContent =
-    `${status.collection} · ${plural(status.documents, "document")} · ${plural(status.chunks, "chunk")} · ${answers}`;
+  showStatus(
+    `${status.collection} · ${plural(status.documents, "document")} · ${plural(status.chunks, "chunk")} · ${answers}`,
+    false,
+  );
   const facts = [
     ["Store", status.uri],
     ["Collection", status.exists ? status.collection : `${status.collection} (not created yet)`],
@@ -128,6 +136,7 @@ function renderStatus(status) {
 
 function renderSources(sources) {
   $("#source-count").textContent = sources.length ? `(${sources.length})` : "";
+  $("#toggle-count").textContent = $("#source-count").textContent;
   const list = $("#sources");
   if (!sources.length) {
     list.replaceChildren(el("li", { class: "muted" }, "No documents yet: add some above."));
@@ -371,8 +380,43 @@ function openPassage(n, hit) {
 }
 
 // ---------------------------------------------------------------------------------
+// Narrow screens: the sidebar is a drawer behind the toggle in the top bar, closed at
+// first. On wide screens it is always shown and the toggle is hidden (style.css).
+
+const NARROW = window.matchMedia("(max-width: 820px)");  // style.css's breakpoint
+
+function sidebarOpen() {
+  return $("#sidebar-toggle").getAttribute("aria-expanded") === "true";
+}
+
+function setSidebar(open) {
+  $("#sidebar-toggle").setAttribute("aria-expanded", String(open));
+  $("#layout").classList.toggle("sidebar-open", open);
+  // What the open drawer covers is out of reach: no Tab or screen reader behind it.
+  $(".chat").inert = open && NARROW.matches;
+}
+
+function startSidebar() {
+  const toggle = $("#sidebar-toggle");
+  toggle.addEventListener("click", () => setSidebar(!sidebarOpen()));
+  $("#layout").addEventListener("click", (e) => {
+    if (e.target === e.currentTarget && sidebarOpen()) setSidebar(false);  // the dimmed part
+  });
+  document.addEventListener("keydown", (e) => {
+    // Escape in an open dialog is the dialog's: the drawer under it stays.
+    if (e.key !== "Escape" || !sidebarOpen() || !NARROW.matches || $("dialog[open]")) return;
+    setSidebar(false);
+    toggle.focus();
+  });
+  // Widened, the sidebar is in place; narrowed again, it starts closed.
+  NARROW.addEventListener("change", () => setSidebar(false));
+  setSidebar(false);
+}
+
+// ---------------------------------------------------------------------------------
 
 function start() {
+  startSidebar();
   const input = $("#file-input");
   input.addEventListener("change", () => {
     upload(Array.from(input.files));
