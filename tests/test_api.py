@@ -200,3 +200,25 @@ def test_closing_waits_for_the_model_still_loading(tmp_path: Path) -> None:
         assert rag.search("anything", k=3) == []  # no collection yet: returns at once
         embedder.go_on.set()
     assert embedder.loaded.is_set()
+
+
+def test_an_ingest_that_failed_before_any_chunk_does_not_pin_its_embedder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `ingest --embedder openai` with no key said "or use --embedder local"; doing so was
+    # refused: the empty collection it left "was built with embedder 'openai:...'".
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# Looms\n\nA loom holds warp threads.\n")
+    db = str(tmp_path / "e.db")
+    with RAG(uri=db, embedder="openai") as rag, pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        rag.ingest(str(tmp_path / "docs"))
+    with RAG(uri=db, embedder=FakeEmbedder(dim=32)) as rag:
+        assert rag.ingest(str(tmp_path / "docs")).errors == []
+        assert rag.status()["chunks"] == 1
+    with (  # not empty: still refused
+        RAG(uri=db, embedder=FakeEmbedder(dim=16)) as rag,
+        pytest.raises(CollectionMismatchError, match="--rebuild"),
+    ):
+        rag.ingest(str(tmp_path / "docs"))

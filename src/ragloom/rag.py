@@ -12,10 +12,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragloom.abstention import Coverage, unknown_names
+from ragloom.abstention import Coverage, absent_names, unknown_names
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings, override, redact_uri
 from ragloom.embedders import Embedder, make_embedder
+from ragloom.errors import CollectionMismatchError
 from ragloom.retrieval import SearchOptions, retrieve
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode, StoredDocument
 from ragloom.types import Answer, Hit, IngestReport
@@ -158,6 +159,10 @@ class RAG:
         )
         if rebuild and not dry_run:
             self.store.drop()
+        elif not dry_run and self._empty_with_other_settings(wanted):
+            # Left by an ingest that failed before its first chunk (a missing API key):
+            # nothing to lose, so not a reason to ask for --rebuild.
+            self.store.drop()
         self.store.check(wanted)
         if not dry_run and self.store.info() is None:
             bm25 = self.store.supports_bm25()
@@ -168,6 +173,14 @@ class RAG:
         with self._document_embedder() as embedder:
             ingestor = Ingestor(self.store, embedder, chunking, limits, progress)
             return ingestor.run(list(sources), glob=glob, prune=prune, dry_run=dry_run)
+
+    def _empty_with_other_settings(self, wanted: CollectionInfo) -> bool:
+        """The collection exists, holds no chunk, and was made with other settings."""
+        try:
+            self.store.check(wanted)
+        except CollectionMismatchError:
+            return self.store.count() == 0
+        return False
 
     def load_limits(self) -> LoadLimits:
         """What ``ingest`` refuses as too large, from the settings (``max_file_mb``)."""
@@ -347,8 +360,8 @@ class RAG:
         sources: Sequence[str] = (),
     ) -> Coverage:
         """Whether to answer ``question`` from ``hits`` or decline without asking a
-        model: no passage relevant enough, or a name the documents never use (see
-        ``ragloom.abstention``)."""
+        model: no passage relevant enough, or a name the documents (or the passages
+        found) never use (see ``ragloom.abstention``)."""
         if not hits:
             return Coverage(
                 relevance=None, threshold=self.abstain_threshold(), found=False,
@@ -359,7 +372,10 @@ class RAG:
         checked = Coverage(relevance=relevance, threshold=threshold)
         if checked.too_weak or not self.settings.abstain_unknown_names:
             return checked
-        return replace(checked, unknown_names=unknown_names(question, self._mentions))
+        unknown = unknown_names(question, self._mentions)
+        passages = [f"{hit.heading}\n{hit.text}" for hit in hits]
+        absent = absent_names(question, passages, skip=unknown)
+        return replace(checked, unknown_names=unknown, absent_names=absent)
 
     def _mentions(self, word: str) -> bool:
         found = self.store.mentions(word)
