@@ -74,7 +74,10 @@ def test_prompt_extends_the_tutorials_and_numbers_passages() -> None:
 
 
 def test_templates_are_checked_and_replaceable() -> None:
-    with pytest.raises(ConfigError, match=r"needs a \{context\} placeholder"):
+    # says which setting holds the template (it did not: a user could not tell where to look)
+    with pytest.raises(
+        ConfigError, match=r"needs a \{context\} placeholder \(user_prompt: RAGLOOM_"
+    ):
         Templates(user="Answer {question}")
     custom = Templates(system="Be brief.", user="Q: {question}\nDocs:\n{context}")
     prompt = build_prompt("why?", [hit(1, "Because.")], custom)

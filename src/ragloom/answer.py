@@ -75,7 +75,10 @@ class Templates:
     def __post_init__(self) -> None:
         for slot in ("{context}", "{question}"):
             if slot not in self.user:
-                raise ConfigError(f"the user prompt template needs a {slot} placeholder")
+                raise ConfigError(
+                    f"the user prompt template needs a {slot} placeholder"
+                    " (user_prompt: RAGLOOM_USER_PROMPT or ragloom.toml)"
+                )
 
 
 def fit_passages(hits: Sequence[Hit], budget: int) -> list[Hit]:
@@ -234,7 +237,7 @@ def abstain(
     """The answer when retrieval says the documents do not cover the question: the
     model is not called."""
     text = NO_ANSWER
-    if coverage.reason == "unknown_names":
+    if coverage.reason in ("unknown_names", "absent_names"):
         text = f"The documents do not cover this question: {coverage.note()}."
     return Answer(
         question=question, text=text, hits=tuple(hits), abstained=True,
