@@ -222,3 +222,28 @@ def test_an_ingest_that_failed_before_any_chunk_does_not_pin_its_embedder(
         pytest.raises(CollectionMismatchError, match="--rebuild"),
     ):
         rag.ingest(str(tmp_path / "docs"))
+
+
+def test_the_offline_testing_sample_in_the_docs_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, onnx_cache: Path
+) -> None:
+    # docs/answers.md left setting DEEPSEEK_API_KEY and DEEPSEEK_BASE_URL to a comment: run
+    # as written, the sample stopped at "DEEPSEEK_API_KEY is not set".
+    import re
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "answers.md").read_text()
+    section = docs.split("## Testing your own setup offline", 1)[1]
+    sample = re.search(r"```python\n(.*?)```", section, re.S)
+    assert sample is not None
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(onnx_cache))
+    for name in ("DEEPSEEK_API_KEY", "DEEPSEEK_BASE_URL"):  # the sample sets them
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    (tmp_path / "faq.md").write_text("# Storage\n\nMilvus stores inserted data in MinIO.\n")
+    with RAG(uri="./ragloom.db") as rag:
+        rag.ingest("faq.md")
+    printed: list[str] = []
+    exec(sample.group(1), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
+    assert printed[0].startswith("Milvus stores data in MinIO [1]. (Citation(n=1,")
+    assert "<question>\nWhere is data stored?\n</question>" in printed[1]
