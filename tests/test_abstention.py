@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragloom.abstention import Coverage, names_in, unknown_names
+from ragloom.abstention import Coverage, absent_names, names_in, unknown_names
 
 
 @pytest.mark.parametrize(
@@ -43,6 +43,23 @@ def test_coverage_says_why_it_declines() -> None:
     named = Coverage(relevance=0.6, threshold=0.28, unknown_names=("GraphQL", "SMS"))
     assert named.abstain and named.reason == "unknown_names"
     assert named.note() == "the documents never mention 'GraphQL' or 'SMS'"
+    elsewhere = Coverage(relevance=0.6, threshold=0.28, absent_names=("Excel",))
+    assert elsewhere.abstain and elsewhere.reason == "absent_names"
+    assert elsewhere.note() == "none of the passages found mentions 'Excel'"
     fine = Coverage(relevance=0.6, threshold=0.28)
     assert not fine.abstain and fine.reason is None and fine.note() is None
     assert Coverage(relevance=None, threshold=None, found=False).abstain
+
+
+def test_a_name_none_of_the_passages_mentions_is_absent() -> None:
+    passages = ["Storage > Buckets\nMilvus keeps its Partitions in MinIO buckets.", "Etcd"]
+    question = "Can Milvus copy MinIO partitions to Microsoft Excel?"
+    assert absent_names(question, passages) == ("Microsoft", "Excel")
+    # word forms meet (stems), headings count, case does not matter
+    assert absent_names("Are Buckets and PARTITION-keys in ETCD?", passages) == ()
+    # acronyms in capitals are used in passing for generic things; names already
+    # reported as unknown to the documents are not reported twice
+    assert absent_names("Does the ID or SQL of Milvus matter?", passages) == ()
+    assert absent_names("Does Milvus speak GraphQL?", passages, skip=("GraphQL",)) == ()
+    # a capitalised stop word says nothing
+    assert absent_names("Is it in The MinIO bucket?", passages) == ()

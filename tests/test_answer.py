@@ -190,6 +190,17 @@ def test_a_name_the_documents_never_mention_abstains_without_the_model(rag: RAG)
     assert not answer.abstained and answer.text == "In MinIO [1]."
 
 
+def test_a_name_none_of_the_passages_mentions_abstains_without_the_model(rag: RAG) -> None:
+    question = "Does Milvus store inserted data in MinIO under the Apache License?"
+    llm = FakeLLM()
+    answer = rag.ask(question, k=1, llm=llm)  # the storage passage: no "Apache" in it
+    assert llm.prompts == [] and answer.hits[0].source.endswith("storage.md")
+    assert answer.abstained and answer.abstain_reason == "absent_names"
+    assert "none of the passages found mentions 'Apache'" in answer.text
+    answer = rag.ask(question, k=4, llm=FakeLLM("Yes [1]."))  # the license passage too
+    assert not answer.abstained and answer.text == "Yes [1]."
+
+
 def test_the_unknown_name_check_can_be_switched_off(rag: RAG) -> None:
     saved = rag.settings
     rag.settings = saved.model_copy(update={"abstain_unknown_names": False})

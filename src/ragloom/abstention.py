@@ -1,6 +1,6 @@
 """When ragloom declines to answer before asking a model, and why.
 
-Two checks run before the model is called (``RAG.coverage``):
+Three checks run before the model is called (``RAG.coverage``):
 
 1. **relevance**: the best passage's dense (cosine) score is under the threshold
    calibrated for the embedder (``RAGLOOM_ABSTAIN_SCORE``).  This catches questions about
@@ -16,6 +16,11 @@ Two checks run before the model is called (``RAG.coverage``):
    are values: ``2024_products``); ``RISC-V`` counts as unknown only when none of its
    parts occurs.  The check needs the collection's lexical (BM25) field; on a store
    without one it is skipped.
+3. **names the passages never mention**: the collection knows the name, but none of the
+   passages found for the question does (``Microsoft Excel``, ``French``: the docs
+   mention them elsewhere, not where the question leads).  Acronyms in capitals
+   (``ID``, ``SQL``, ``GUI``) do not count here: questions use them in passing for
+   generic things, and answerable questions were declined for them.
 
 When the model is called, it is told to say when the passages lack the answer, and
 ``abstained`` is true when it does (``answer.says_no_answer``).
@@ -26,6 +31,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from ragloom import lexical
 
 _TOKEN = re.compile(r"[A-Za-z][\w.+-]*[A-Za-z0-9]|[A-Za-z]")
 # a sentence (or a quotation) starts after these: its first capital says nothing
@@ -40,6 +47,8 @@ class Coverage:
     relevance: float | None
     threshold: float | None
     unknown_names: tuple[str, ...] = ()
+    #: Names the collection has, but none of the passages found for the question.
+    absent_names: tuple[str, ...] = ()
     found: bool = True
     #: The search was restricted (``--where``/``--source``): finding nothing says so.
     filtered: bool = False
@@ -56,7 +65,7 @@ class Coverage:
     @property
     def abstain(self) -> bool:
         """Decline without asking the model."""
-        return not self.found or self.too_weak or bool(self.unknown_names)
+        return not self.found or self.too_weak or bool(self.unknown_names or self.absent_names)
 
     @property
     def reason(self) -> str | None:
@@ -65,6 +74,8 @@ class Coverage:
             return "retrieval"
         if self.unknown_names:
             return "unknown_names"
+        if self.absent_names:
+            return "absent_names"
         return None
 
     def note(self) -> str | None:
@@ -80,6 +91,8 @@ class Coverage:
             )
         if self.unknown_names:
             return f"the documents never mention {_quoted(self.unknown_names)}"
+        if self.absent_names:
+            return f"none of the passages found mentions {_quoted(self.absent_names)}"
         return None
 
 
@@ -115,4 +128,23 @@ def unknown_names(question: str, occurs: Callable[[str], bool]) -> tuple[str, ..
     """The names in ``question`` none of whose parts ``occurs`` in the collection."""
     return tuple(
         name for name in names_in(question) if not any(occurs(p) for p in name_parts(name))
+    )
+
+
+def absent_names(
+    question: str, passages: Sequence[str], skip: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The names in ``question`` (but acronyms in capitals, and ``skip``) none of whose
+    parts occurs in ``passages``."""
+    words = set(lexical.terms("\n".join(passages)))
+
+    def absent(name: str) -> bool:
+        parts = [lexical.word_term(p) for p in name_parts(name)]
+        parts = [p for p in parts if p not in lexical.STOP_WORDS]
+        return bool(parts) and not any(p in words for p in parts)
+
+    return tuple(
+        name
+        for name in names_in(question)
+        if name not in skip and not name.isupper() and absent(name)
     )

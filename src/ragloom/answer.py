@@ -237,7 +237,7 @@ def abstain(
     """The answer when retrieval says the documents do not cover the question: the
     model is not called."""
     text = NO_ANSWER
-    if coverage.reason == "unknown_names":
+    if coverage.reason in ("unknown_names", "absent_names"):
         text = f"The documents do not cover this question: {coverage.note()}."
     return Answer(
         question=question, text=text, hits=tuple(hits), abstained=True,

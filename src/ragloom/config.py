@@ -68,7 +68,9 @@ class Settings(BaseSettings):
         None, description="answer only when the best dense score reaches this; default calibrated"
     )
     abstain_unknown_names: bool = Field(
-        True, description="decline questions naming something the documents never mention"
+        True,
+        description="decline questions naming something the documents, or the passages"
+        " found, never mention",
     )
     # -- retrieval (ragloom search / ask / eval; see docs/retrieval.md) ------------------
     search_mode: Literal["dense", "bm25", "hybrid"] | None = Field(

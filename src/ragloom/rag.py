@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragloom.abstention import Coverage, unknown_names
+from ragloom.abstention import Coverage, absent_names, unknown_names
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings, override, redact_uri
 from ragloom.embedders import Embedder, make_embedder
@@ -360,8 +360,8 @@ class RAG:
         sources: Sequence[str] = (),
     ) -> Coverage:
         """Whether to answer ``question`` from ``hits`` or decline without asking a
-        model: no passage relevant enough, or a name the documents never use (see
-        ``ragloom.abstention``)."""
+        model: no passage relevant enough, or a name the documents (or the passages
+        found) never use (see ``ragloom.abstention``)."""
         if not hits:
             return Coverage(
                 relevance=None, threshold=self.abstain_threshold(), found=False,
@@ -372,7 +372,10 @@ class RAG:
         checked = Coverage(relevance=relevance, threshold=threshold)
         if checked.too_weak or not self.settings.abstain_unknown_names:
             return checked
-        return replace(checked, unknown_names=unknown_names(question, self._mentions))
+        unknown = unknown_names(question, self._mentions)
+        passages = [f"{hit.heading}\n{hit.text}" for hit in hits]
+        absent = absent_names(question, passages, skip=unknown)
+        return replace(checked, unknown_names=unknown, absent_names=absent)
 
     def _mentions(self, word: str) -> bool:
         found = self.store.mentions(word)

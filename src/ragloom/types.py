@@ -196,8 +196,10 @@ class Answer:
     ``hits`` are the passages sent to the model, numbered 1.. in order (``[n]`` cites
     ``hits[n-1]``); ``removed_citations`` are numbers the model cited that match no
     passage (they were taken out of ``text``).  ``abstained`` is true when retrieval
-    found nothing relevant (the model was not called, ``abstain_reason`` "retrieval")
-    or the model said the passages lack the answer (``abstain_reason`` "llm").
+    found nothing relevant (the model was not called, ``abstain_reason`` "retrieval"),
+    the question names something the documents ("unknown_names") or the passages found
+    ("absent_names") never mention (not called either), or the model said the passages
+    lack the answer (``abstain_reason`` "llm").
     ``provider`` is ``"none"`` for an extractive answer built without a model.
     ``notes`` are messages for the user (which provider was chosen and why, ...).
     """
