@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ragloom.embedders.base import Embedder
+from ragloom.embedders.cache import CachingEmbedder, EmbeddingCache
 from ragloom.embedders.gemini_embedder import GeminiEmbedder
 from ragloom.embedders.openai_embedder import OpenAIEmbedder
 from ragloom.errors import (
@@ -80,6 +82,22 @@ def test_openai_batches_and_shortened_dim(oai: FakeOpenAIServer) -> None:
     assert sizes == [2, 2, 1]
     assert {r.body["dimensions"] for r in oai.requests_to("embeddings")} == {64}
     assert emb.embed([]) == [] and len(oai.requests) == 3
+
+
+def test_the_embedding_cache_keeps_servers_and_dimensions_apart(tmp_path: Path) -> None:
+    cache = EmbeddingCache(tmp_path / "embeddings.sqlite")
+    with FakeOpenAIServer(embedding_dim=1536) as one, FakeOpenAIServer(embedding_dim=1536) as two:
+        first = CachingEmbedder(OpenAIEmbedder(base_url=one.base_url, api_key="k"), cache)
+        assert first.embed(["milvus"]) == [pytest.approx(expected("milvus", 1536), abs=1e-6)]
+        again = CachingEmbedder(OpenAIEmbedder(base_url=one.base_url + "/", api_key="k"), cache)
+        again.embed(["milvus"])
+        assert again.hits == 1 and len(one.requests) == 1  # same server: from the cache
+        other = CachingEmbedder(OpenAIEmbedder(base_url=two.base_url, api_key="k"), cache)
+        other.embed(["milvus"])
+        assert other.hits == 0 and len(two.requests) == 1  # another server: embedded there
+        shorter = OpenAIEmbedder(base_url=one.base_url, api_key="k", dim=16)
+        assert {len(v) for v in CachingEmbedder(shorter, cache).embed(["milvus"])} == {16}
+    cache.close()
 
 
 def test_openai_dim_probed_for_unknown_model() -> None:

@@ -188,6 +188,18 @@ class RemoteEmbedder(ABC):
         self._client: Any = None
 
     @property
+    def cache_key(self) -> str:
+        """What the embedding cache files this embedder's vectors under: the model, and
+        the server and dimension when they are not the provider's defaults (a local
+        server or a test fake with the same model name gives other vectors)."""
+        key = self.name
+        if self.base_url:
+            key += f"@{self.base_url.rstrip('/')}"
+        if self._requested_dim is not None:
+            key += f"/{self._requested_dim}"
+        return key
+
+    @property
     def dim(self) -> int:
         """Vector dimension: configured, known for the model, or probed with one request."""
         if self._dim is None:

@@ -80,6 +80,9 @@ class CachingEmbedder:
         self.inner = inner
         self.cache = cache
         self.name = inner.name
+        # vectors are filed under the embedder's cache_key when it has one (remote models:
+        # the server and dimension too), else its name
+        self._key = str(getattr(inner, "cache_key", inner.name))
         self.hits = 0
 
     @property
@@ -101,12 +104,12 @@ class CachingEmbedder:
         if input_type != "document" or not texts:
             return self.inner.embed(texts, input_type)
         keys = [text_key(t) for t in texts]
-        found = self.cache.get(self.name, keys)
+        found = self.cache.get(self._key, keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
             fresh = self.inner.embed([texts[i] for i in missing], input_type)
             new = {keys[i]: v for i, v in zip(missing, fresh, strict=True)}
-            self.cache.put(self.name, new)
+            self.cache.put(self._key, new)
             found.update(new)
         self.hits += len(texts) - len(missing)
         return [found[k] for k in keys]
