@@ -210,6 +210,12 @@ def test_usage_errors_exit_2_and_failures_exit_1(db: str, tmp_path: Path) -> Non
     nothing = ragloom("search", "looms", "--collection", "handbok", "--uri", db)
     assert nothing.code == 0
     assert f"no passages found in the collection 'handbok' at {db}: ingest" in nothing.stdout
+    # reading a database that does not exist does not create it
+    missing = str(tmp_path / "typo.db")
+    for command in (["search", "looms"], ["status", "--json"], ["sources"]):
+        assert ragloom(*command, "--uri", missing).code == 0
+    assert ragloom("status", "--json", "--uri", missing).json()["exists"] is False
+    assert not Path(missing).exists()
     assert ragloom("ingest", "x", "--splitter", "bogus", "--uri", db).code == 2
     bad = ragloom("status", "--uri", str(tmp_path / "no-such-dir" / "x.db"))
     assert bad.code == 1 and "does not exist" in bad.stderr

@@ -245,6 +245,8 @@ class MilvusStore:
 
     def info(self) -> CollectionInfo | None:
         """What the collection was built with, or None when it does not exist."""
+        if self._info is None and self._client is None and self._lite_file_missing():
+            return None  # reading creates nothing: `ragloom search` in an empty folder
         if self._info is None and self._call(self.client.has_collection, self.collection):
             desc = self._call(self.client.describe_collection, self.collection)
             # Milvus Lite keeps properties but not the description; old servers the reverse.
@@ -257,6 +259,10 @@ class MilvusStore:
                 )
             self._info = info
         return self._info
+
+    def _lite_file_missing(self) -> bool:
+        """A Milvus Lite URI whose database does not exist yet (opening would create it)."""
+        return self.is_lite and not lite.lite_path(self.uri).exists()
 
     def check(self, wanted: CollectionInfo) -> None:
         """Refuse to mix vectors or chunks built with other settings."""
