@@ -33,6 +33,8 @@ demo: install
 	@echo "Q: $(QUESTION)"
 	@echo
 	$(BIN)/ragloom search "$(QUESTION)" -k 3 --uri $(DEMO_DB)
+	@echo
+	$(BIN)/ragloom ask "$(QUESTION)" --uri $(DEMO_DB)
 
 lint: install-dev
 	$(BIN)/ruff check src tests benchmarks
