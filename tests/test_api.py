@@ -71,6 +71,23 @@ def test_a_keyword_that_is_no_setting_is_named(tmp_path: Path) -> None:
     assert RAG(uri=str(tmp_path / "k.db"), search_mode="dense").settings.search_mode == "dense"
 
 
+def test_a_misspelt_variable_is_named_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ragloom import config
+
+    monkeypatch.setattr(config, "_warned_variables", False)
+    monkeypatch.setenv("RAGLOOM_COLECTION", "handbook")
+    monkeypatch.setenv("RAGLOOM_SCREENSHOT_DIR", "/tmp")  # no setting's near namesake
+    with caplog.at_level("WARNING", logger="ragloom.config"):
+        assert load_settings().collection == "ragloom"
+        load_settings()
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [
+        "RAGLOOM_COLECTION is not a ragloom setting (ignored): did you mean RAGLOOM_COLLECTION?"
+    ]
+
+
 def test_keywords_apply_on_top_of_given_settings(tmp_path: Path) -> None:
     base = load_settings(uri=str(tmp_path / "base.db"), candidates=30)
     rag = RAG(settings=base, uri=str(tmp_path / "other.db"), search_mode="dense", token="t0k")

@@ -6,6 +6,7 @@ Secrets (the Milvus token, API keys) are ``SecretStr``: they print as ``********
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,8 @@ from pydantic_settings import (
 )
 
 from ragloom.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE_ENV = "RAGLOOM_CONFIG"
 DEFAULT_CONFIG_FILE = "ragloom.toml"
@@ -141,6 +144,7 @@ def load_settings(**flags: Any) -> Settings:
     toml_file = Path(config_file or DEFAULT_CONFIG_FILE)
     try:
         _check_file_keys(toml_file)
+        _warn_misspelt_variables()
         return Settings(**given)
     except ValidationError as exc:
         raise _invalid(exc, given, toml_file) from None
@@ -193,6 +197,27 @@ def _check_file_keys(toml_file: Path) -> None:
         return
     for key in TomlConfigSettingsSource(Settings, toml_file).toml_data:
         _check_key(key, str(toml_file))
+
+
+def _warn_misspelt_variables() -> None:
+    """Warn, once, of a ``RAGLOOM_*`` variable that is no setting but looks like one
+    (``RAGLOOM_COLECTION``): pydantic-settings ignores it without a word."""
+    global _warned_variables
+    if _warned_variables:
+        return
+    _warned_variables = True
+    known = {f"RAGLOOM_{name.upper()}" for name in Settings.model_fields}
+    known |= {CONFIG_FILE_ENV, *_ENVIRONMENT_ONLY.values()}
+    for name in sorted(os.environ):
+        if name.startswith("RAGLOOM_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+            if close:
+                log.warning(
+                    "%s is not a ragloom setting (ignored): did you mean %s?", name, close[0]
+                )
+
+
+_warned_variables = False
 
 
 def _check_key(key: str, where: str) -> None:
