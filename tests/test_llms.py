@@ -293,10 +293,13 @@ def test_empty_answer_is_a_clear_error(oai: FakeOpenAIServer, gem: FakeGeminiSer
         gemini(gem).complete(PROMPT)
 
 
-def test_unknown_model_is_a_config_error(oai: FakeOpenAIServer) -> None:
+def test_unknown_model_is_a_config_error(oai: FakeOpenAIServer, gem: FakeGeminiServer) -> None:
     oai.enqueue(HttpError(404))
-    with pytest.raises(ConfigError, match=r"was not found \(404.*check --model"):
+    with pytest.raises(ConfigError, match=r"was not found \(404.*check --model.*DEEPSEEK_BASE_URL"):
         deepseek(oai).complete(PROMPT)
+    gem.enqueue(HttpError(404))
+    with pytest.raises(ConfigError, match=r"was not found \(404.*check --model.*GEMINI_BASE_URL"):
+        gemini(gem).complete(PROMPT)
 
 
 # -- choosing a provider -------------------------------------------------------------------

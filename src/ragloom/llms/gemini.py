@@ -126,6 +126,7 @@ class GeminiLLM(RemoteLLM):
             if code == 404:
                 return ConfigError(
                     f"{who} was not found (404: {msg}): check --model (RAGLOOM_LLM_MODEL)"
+                    " and GEMINI_BASE_URL"
                 )
             if code == 429:
                 return ProviderError(
