@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ragloom.abstention import Coverage, absent_names, names_in, unknown_names
@@ -23,6 +25,34 @@ from ragloom.abstention import Coverage, absent_names, names_in, unknown_names
     ],
 )
 def test_names_in_a_question(question: str, names: list[str]) -> None:
+    assert names_in(question) == names
+
+
+def test_names_in_a_long_question_take_linear_time() -> None:
+    # each word used to search the whole text before it: 200,000 characters took minutes
+    question = "Where does Milvus store data? It is in MinIO. " * 4_000 + "And GraphQL?"
+    started = time.perf_counter()
+    assert names_in(question) == ["Milvus", "MinIO", "GraphQL"]
+    assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("(Milvus)", []),
+        ('"Milvus"', []),
+        ("\u201cMilvus\u201d", []),
+        ('Really?  "Milvus" too', []),
+        ("A list:\n\tMilvus", []),
+        ("She said \u2018\nMilvus", []),
+        ("  Milvus", ["Milvus"]),
+        ("it is Milvus", ["Milvus"]),
+        ('it is " Milvus', ["Milvus"]),
+    ],
+)
+def test_a_capital_after_a_sentence_end_or_an_opening_quote_is_not_a_name(
+    question: str, names: list[str]
+) -> None:
     assert names_in(question) == names
 
 
