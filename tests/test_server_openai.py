@@ -144,3 +144,16 @@ def test_a_provider_failure_reaches_the_client_as_an_error(
         )
     assert info.value.status_code == 502
     assert "OPENAI_API_KEY" in info.value.message
+
+
+def test_a_question_over_the_length_limit_is_400_before_any_work(
+    client: Any, provider: FakeOpenAIServer
+) -> None:
+    # as POST /v1/ask refuses questions over 8000 characters: one of 750,000 ran for hours
+    asked = len(provider.requests)
+    with pytest.raises(openai.BadRequestError, match="over the limit of 8000") as info:
+        client.chat.completions.create(
+            model="ragloom", messages=[{"role": "user", "content": "Where is it? " * 700}]
+        )
+    assert info.value.status_code == 400
+    assert len(provider.requests) == asked  # the model was not asked

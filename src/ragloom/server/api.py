@@ -25,6 +25,8 @@ from ragloom.types import Answer
 
 router = APIRouter()
 Mode = Literal["dense", "bm25", "hybrid"]
+#: The longest question or query, in characters (``/v1/chat/completions`` too).
+MAX_QUESTION_CHARS = 8000
 
 
 def service_of(request: Request) -> Service:
@@ -37,7 +39,7 @@ class SearchRequest(BaseModel):
     """``POST /v1/search``."""
 
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1, max_length=8000, description="what to look for")
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="what to look for")
     k: int = Field(3, ge=1, le=100, description="passages to return")
     mode: Mode | None = Field(
         None, description="dense, bm25 or hybrid; default: hybrid where the store has BM25"
@@ -58,7 +60,7 @@ class AskRequest(BaseModel):
     comes as server-sent events: ``question``, ``token``..., then ``answer``."""
 
     model_config = ConfigDict(extra="forbid")
-    question: str = Field(min_length=1, max_length=8000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     k: int = Field(5, ge=1, le=50, description="passages to retrieve")
     mode: Mode | None = None
     where: str | None = None

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ragloom.errors import RagloomError
-from ragloom.server.api import pair_turns, service_of
+from ragloom.server.api import MAX_QUESTION_CHARS, pair_turns, service_of
 from ragloom.server.errors import stream_error
 from ragloom.server.service import Rewritten, Service
 from ragloom.server.sse import event, in_threads, prefetch, sse_response
@@ -145,6 +145,12 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response | di
     if not messages or messages[-1][0] != "user":
         raise HTTPException(400, "the last message must be the user's question")
     question = messages[-1][1]
+    if len(question) > MAX_QUESTION_CHARS:
+        raise HTTPException(
+            400,
+            f"the question (the last user message) is {len(question)} characters long, over"
+            f" the limit of {MAX_QUESTION_CHARS}: ask a shorter question",
+        )
     history = [(q, _without_sources(a)) for q, a in pair_turns(messages[:-1])]
     answers = service.answer(question, history, k=5, stream=body.stream)
     items = in_threads(answers, service.answer_threads)
