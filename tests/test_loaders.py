@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.server
 import io
+import os
 import socket
 import struct
 import threading
@@ -192,6 +193,25 @@ def test_one_bad_file_does_not_stop_the_others(tmp_path: Path) -> None:
     (tmp_path / "c.md").write_text("# C\n", encoding="utf-8")
     items = load(tmp_path)
     assert [type(i).__name__ for i in items] == ["Document", "LoadIssue", "Document"]
+
+
+def test_file_and_folder_names_that_are_not_utf8_are_named_and_refused(tmp_path: Path) -> None:
+    # Such a name crashed the whole ingest (UnicodeEncodeError making its chunk ids).
+    root = bytes(tmp_path)
+    (tmp_path / "ok.md").write_text("# Ok\n", encoding="utf-8")
+    Path(os.fsdecode(root + b"/caf\xe9.md")).write_text("# Cafe\n", encoding="utf-8")
+    Path(os.fsdecode(root + b"/r\xe9sum\xe9s")).mkdir()
+    Path(os.fsdecode(root + b"/r\xe9sum\xe9s/cv.md")).write_text("# CV\n", encoding="utf-8")
+    items = load(tmp_path)
+    assert list(docs(items)) == [str(tmp_path / "ok.md")]
+    found = issues(items)
+    assert set(found) == {str(tmp_path / "caf\\xe9.md"), str(tmp_path / "r\\xe9sum\\xe9s")}
+    for issue in found.values():
+        issue.source.encode("utf-8")  # printable, storable
+        assert issue.reason.startswith("the name is not valid UTF-8"), issue.reason
+        assert not issue.skipped and issue.root == str(tmp_path)
+    named = only_issue(load(os.fsdecode(root + b"/caf\xe9.md")))
+    assert named.source == str(tmp_path / "caf\\xe9.md")
 
 
 def test_unsupported_url_scheme() -> None:

@@ -171,6 +171,9 @@ def source_name(raw: str) -> str:
 def _load_path(raw: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
     path = _resolved(raw)
     source = str(path)
+    if _undecodable(source):
+        yield _undecodable_name(source, source)
+        return
     try:
         info = path.stat()
     except FileNotFoundError:
@@ -260,6 +263,9 @@ def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
         subdirs = []
         for entry in entries:
             if entry.name.startswith("."):
+                continue
+            if _undecodable(entry.name):
+                yield _undecodable_name(entry.path, str(root))
                 continue
             try:
                 is_dir = entry.is_dir()
@@ -408,6 +414,23 @@ def _nothing_selected(source: str, kind: str, match: PathGlob | None, root: str)
         f"check the pattern (it is matched against paths relative to the {kind})"
     )
     return LoadIssue(source, reason, root=root)
+
+
+def _undecodable(name: str) -> bool:
+    """Whether a file name holds bytes that are not UTF-8 (decoded as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _undecodable_name(path: str, root: str) -> LoadIssue:
+    """The issue for a file or folder whose name is not UTF-8: it cannot be stored (Milvus
+    keeps UTF-8 text) nor printed, so it is named with its odd bytes escaped."""
+    shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+    reason = "the name is not valid UTF-8 (an old encoding?); rename it to index it"
+    return LoadIssue(shown, reason, root=root)
 
 
 def _os_reason(exc: OSError) -> str:
