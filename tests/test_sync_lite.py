@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -138,4 +139,27 @@ def test_a_sub_folder_ingest_prunes_what_left_it(tmp_path: Path) -> None:
         assert report.removed == 1 and report.plan["removed"] == [str(docs / "sub" / "a.md")]
         assert sorted(d.source for d in rag.sources()) == [
             str(docs / "sub" / "b.md"), str(docs / "top.md")
+        ]  # fmt: skip
+
+
+def test_an_archive_in_a_folder_that_cannot_be_read_keeps_its_documents(tmp_path: Path) -> None:
+    # A zip half copied into the folder deleted every document ingested from it, though
+    # the same zip named directly removes nothing.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "top.md").write_text("# Top\n\nTop text.\n")
+    (docs / "old.md").write_text("# Old\n\nOld text.\n")
+    archive = docs / "bundle.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("a.md", "# A\n\nAlpha about replicas.\n")
+        zf.writestr("b.md", "# B\n\nBeta about shards.\n")
+    with RAG(uri=str(tmp_path / "t.db"), embedder=FakeEmbedder(), cache_dir="") as rag:
+        assert rag.ingest([str(docs)]).added == 4
+        archive.write_bytes(archive.read_bytes()[:100])
+        (docs / "old.md").unlink()
+        report = rag.ingest([str(docs)])
+        assert [e["source"] for e in report.errors] == [str(archive)]
+        assert report.plan["removed"] == [str(docs / "old.md")]  # the rest is still pruned
+        assert sorted(d.source for d in rag.sources()) == [
+            f"{archive}::a.md", f"{archive}::b.md", str(docs / "top.md")
         ]  # fmt: skip

@@ -151,8 +151,11 @@ class Ingestor:
             try:
                 if prune and not empty and not self._stop.is_set():
                     # A folder or archive that could not be listed says nothing about what left.
+                    # Nor does one inside it (a zip half copied, a folder made private): what
+                    # was ingested from those stays.
                     listed = {r: found for r, found in seen.items() if r not in unreadable}
-                    self._prune(listed, PathGlob(glob) if glob else None, report, dry_run)
+                    kept = tuple(u + sep for u in sorted(unreadable) for sep in ("/", "::"))
+                    self._prune(listed, PathGlob(glob) if glob else None, kept, report, dry_run)
             except Interrupted:
                 pass
             report.interrupted = self._stop.is_set()
@@ -199,8 +202,8 @@ class Ingestor:
                 (report.skipped if item.skipped else report.errors).append(entry)
                 root = item.root or item.source.split("::", 1)[0]
                 seen.setdefault(root, set()).add(item.source)
-                if item.source == root and not item.skipped:
-                    unreadable.add(root)
+                if not item.skipped:  # a folder or archive in it that failed, if not a file
+                    unreadable.add(item.source)
                 continue
             if any(item.source in found for found in seen.values()):
                 continue  # named twice (``docs docs/a.md``): once is enough, under the first
@@ -296,6 +299,7 @@ class Ingestor:
         self,
         seen: dict[str, set[str]],
         selected: PathGlob | None,
+        kept: tuple[str, ...],
         report: IngestReport,
         dry_run: bool,
     ) -> None:
@@ -304,7 +308,8 @@ class Ingestor:
         With a glob, only documents the glob selects are candidates: ingesting ``docs/``
         with ``--glob '*.txt'`` leaves its markdown files alone.  A document is under a
         folder or archive by its path, whatever root it was first ingested from:
-        ingesting ``docs/sub`` after ``docs`` prunes what left ``docs/sub``.
+        ingesting ``docs/sub`` after ``docs`` prunes what left ``docs/sub``.  Documents
+        under a prefix in ``kept`` (a folder or archive that could not be read) stay.
         """
         stored: list[str] | None = None
         for root, found in seen.items():
@@ -317,7 +322,9 @@ class Ingestor:
             gone = [
                 source
                 for source in sorted(candidates)
-                if source not in found and (selected is None or selected(_relative(source, root)))
+                if source not in found
+                and not source.startswith(kept)
+                and (selected is None or selected(_relative(source, root)))
             ]
             if gone and not dry_run:
                 self._check_stop()
