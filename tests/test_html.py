@@ -43,6 +43,17 @@ def test_html_latin1_label_is_decoded_as_windows_1252(tmp_path: Path) -> None:
     assert isinstance(doc, Document) and doc.text == "I\u2019ve \u201cit\u201d"
 
 
+def test_html_with_no_charset_that_is_not_utf8_is_read_as_windows_1252(tmp_path: Path) -> None:
+    # Old pages often declare no charset; such a page was refused with "re-save it as
+    # UTF-8", which a user ingesting someone else's site cannot do.
+    html = "<html><body><h1>Caf\u00e9</h1><p>I\u2019ve \u201cit\u201d</p></body></html>"
+    (tmp_path / "old.html").write_bytes(html.encode("cp1252"))
+    (tmp_path / "new.html").write_bytes(html.encode("utf-8"))
+    found = load(tmp_path / "old.html", tmp_path / "new.html")
+    assert all(isinstance(doc, Document) for doc in found), found
+    assert [doc.text for doc in found] == ["# Caf\u00e9\n\nI\u2019ve \u201cit\u201d"] * 2
+
+
 DOCS_SITE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <title>Configuring the server &mdash; Widget Docs 3.2</title></head><body>
 <div class="cookie-banner"><p>We use cookies.</p><button>Accept all</button></div>

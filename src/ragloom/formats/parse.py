@@ -54,7 +54,7 @@ def parse_document(
     if fmt not in _TEXT_FORMATS:
         raise ValueError(f"unknown document format {fmt!r}")
     if charset is None and fmt == "html":
-        charset = meta_charset(data)
+        charset = meta_charset(data) or _unlabelled_html_charset(data)
     text = decode_text(data, source, charset)
     if not text.strip():
         raise SourceError(source, "empty file: nothing to index (only whitespace)")
@@ -68,3 +68,14 @@ def parse_document(
     if not doc.text.strip():
         raise SourceError(source, f"no text left after parsing the {fmt}: nothing to index")
     return doc
+
+
+def _unlabelled_html_charset(data: bytes) -> str | None:
+    """A page that declares no charset and is not UTF-8 is Windows-1252, as browsers read it
+    (WHATWG's default for unlabelled pages): old sites often declare nothing, and the
+    page cannot be "re-saved as UTF-8" by whoever ingests it."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "windows-1252"
+    return None
