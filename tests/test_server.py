@@ -407,3 +407,51 @@ def test_stopping_the_server_mid_answer_closes_the_model_stream(
     assert llm.stopped
     assert not any("internal error" in line for line in received), received[-2:]
     assert [r.getMessage() for r in caplog.records if r.name == "ragloom.server"] == []
+
+
+def test_stopping_the_server_ends_streaming_answers_with_an_error_event(tmp_path: Path) -> None:
+    """A stream in progress ends at once with an error event (and the chat stream with
+    [DONE]): it used to go on until uvicorn's graceful timeout (5 s), then was cut off
+    mid-body, with a CancelledError traceback in the server's log."""
+    llm = SlowLLM()
+    received: dict[str, list[str]] = {"/v1/ask": [], "/v1/chat/completions": []}
+    failures: list[Exception] = []
+    bodies = {
+        "/v1/ask": {"question": QUESTION, "stream": True},
+        "/v1/chat/completions": {"messages": [{"role": "user", "content": QUESTION}],
+                                 "stream": True},
+    }  # fmt: skip
+
+    def listen(url: str, path: str) -> None:
+        try:
+            with httpx.stream("POST", url + path, json=bodies[path], timeout=30) as response:
+                received[path].extend(response.iter_lines())
+        except httpx.HTTPError as exc:  # the body cut off
+            failures.append(exc)
+
+    with running_server(tmp_path / "ragloom.db", llm=llm) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            assert ingest(client, {"storage_faq.md": STORAGE_FAQ})["status"] == "done"
+        listeners = [threading.Thread(target=listen, args=(url, path)) for path in bodies]
+        for listener in listeners:
+            listener.start()
+        while not all(any("word1" in line for line in lines) for lines in received.values()):
+            assert all(listener.is_alive() for listener in listeners), received
+            time.sleep(0.05)
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 4  # not uvicorn's 5 s graceful timeout
+    for listener in listeners:
+        listener.join(10)
+    assert failures == []
+    ask = [line for line in received["/v1/ask"] if line]
+    assert ask[-2:] == ["event: error", ask[-1]]
+    assert (
+        "the server is stopping" in json.loads(ask[-1].removeprefix("data: "))["error"]["message"]
+    )
+    chat = [line for line in received["/v1/chat/completions"] if line]
+    assert chat[-1] == "data: [DONE]"
+    assert "the server is stopping" in chat[-2]
+    deadline = time.monotonic() + 3
+    while not llm.stopped and time.monotonic() < deadline:  # closed after the piece read
+        time.sleep(0.05)
+    assert llm.stopped

@@ -19,7 +19,7 @@ from ragloom.errors import RagloomError, StoreError
 from ragloom.server.errors import stream_error
 from ragloom.server.jobs import Job
 from ragloom.server.service import Rewritten, Service
-from ragloom.server.sse import event, in_threads, prefetch, sse_response
+from ragloom.server.sse import event, in_threads, prefetch, sse_response, until_stopping
 from ragloom.server.uploads import stage_uploads
 from ragloom.types import Answer
 
@@ -191,7 +191,7 @@ async def ask(request: Request, body: AskRequest) -> Response | dict[str, Any]:
     async def events() -> AsyncIterator[str]:
         searched_for = body.question
         try:
-            async for item in started:
+            async for item in until_stopping(started, service.stopping):
                 if isinstance(item, Rewritten):
                     searched_for = item.question
                     yield event({"searched_for": searched_for}, "question")

@@ -24,7 +24,7 @@ from ragloom.errors import RagloomError
 from ragloom.server.api import MAX_QUESTION_CHARS, pair_turns, service_of
 from ragloom.server.errors import stream_error
 from ragloom.server.service import Rewritten, Service
-from ragloom.server.sse import event, in_threads, prefetch, sse_response
+from ragloom.server.sse import event, in_threads, prefetch, sse_response, until_stopping
 from ragloom.types import Answer
 
 router = APIRouter(tags=["openai-compatible"])
@@ -191,7 +191,7 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response | di
         searched_for = question
         yield chunk({"role": "assistant", "content": ""})
         try:
-            async for item in started:
+            async for item in until_stopping(started, service.stopping):
                 if isinstance(item, Rewritten):
                     searched_for = item.question
                 elif isinstance(item, Answer):

@@ -61,6 +61,17 @@ def _config(app: FastAPI, log_level: str) -> uvicorn.Config:
     )  # fmt: skip
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app's streaming answers when it starts stopping: they
+    end with an error event at once instead of being cut off after the graceful timeout."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        service = getattr(getattr(self.config.app, "state", None), "service", None)
+        if isinstance(service, Service):
+            service.stopping.set()
+        await super().shutdown(sockets=sockets)
+
+
 def serve(
     rag: RAG,
     options: ServerOptions,
@@ -94,7 +105,7 @@ def serve(
             f" {url}/docs, answers by {service.llm.provider}); Ctrl-C to stop"
         )
         with _signals_stop_quietly():
-            uvicorn.Server(_config(app, log_level)).run(sockets=[sock])
+            _Server(_config(app, log_level)).run(sockets=[sock])
     finally:
         if lite.is_lite_uri(uri):
             lite.withdraw_server(uri)
@@ -139,7 +150,7 @@ class ServerThread:
         self.app = app
         self._sock = bind(host, port)
         self.url = url_of(self._sock)
-        self._server = uvicorn.Server(_config(app, log_level))
+        self._server = _Server(_config(app, log_level))
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
         )

@@ -7,6 +7,7 @@ Requests run their blocking work (embedding, Milvus, the model) in worker thread
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -127,6 +128,8 @@ class Service:
         ).absolute()
         self.jobs = JobQueue(self._run_job)
         self.answer_threads = anyio.CapacityLimiter(ANSWER_THREADS)
+        #: Set when the server starts stopping: streaming answers end (``until_stopping``).
+        self.stopping = asyncio.Event()
         self._llm: LLM | None = None
 
     def open(self) -> None:

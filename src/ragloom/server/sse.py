@@ -10,6 +10,7 @@ stall every other request (search, status, uploads) until their deadline.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,6 +18,8 @@ from typing import Any, TypeVar, cast
 
 import anyio
 from fastapi.responses import StreamingResponse
+
+from ragloom.errors import RagloomError
 
 T = TypeVar("T")
 _END = object()
@@ -87,3 +90,37 @@ async def prefetch(items: AsyncIterator[T], until: Callable[[T], bool]) -> Async
             yield item
 
     return chained()
+
+
+class ServerStopping(RagloomError):
+    """The server began stopping while an answer was streaming."""
+
+    def __init__(self) -> None:
+        super().__init__("the server is stopping: ask again once it is back")
+
+
+async def until_stopping(items: AsyncIterator[T], stopping: asyncio.Event) -> AsyncIterator[T]:
+    """``items`` until ``stopping`` is set, then ``ServerStopping``: a stream ends with an
+    error event at once, not cut off by uvicorn once its graceful shutdown times out.
+
+    Each item is awaited in a task of its own, raced with ``stopping``; that task is
+    cancelled when the stream ends early (the client gone, the server stopping), which
+    closes the model's stream (see ``in_threads``).
+    """
+    stop = asyncio.ensure_future(stopping.wait())
+    step: asyncio.Future[T] | None = None
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(items))
+            await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                raise ServerStopping
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        stop.cancel()
+        if step is not None:
+            step.cancel()
