@@ -209,6 +209,9 @@ def test_a_document_that_cannot_be_read_is_reported_in_the_job(client: httpx.Cli
     job = ingest(client, {"broken.pdf": b"%PDF-1.4 this is not really a pdf"})
     assert job["status"] == "done"
     assert job["result"]["errors"][0]["name"] == "broken.pdf"
+    uploads = Path(client.get("/v1/status").json()["server"]["uploads_dir"])
+    assert not (uploads / "broken.pdf").exists()  # nothing stored from it: not kept either
+    assert (uploads / "storage_faq.md").is_file()
 
 
 @pytest.mark.parametrize(

@@ -248,10 +248,21 @@ class Service:
         if job.files:
             shutil.rmtree(job.files[0].path.parent, ignore_errors=True)
         report = self.rag.ingest(targets, progress=job.progress).to_dict()
+        self._drop_unread(targets)
         for entry in (*report["skipped"], *report["errors"]):
             entry["name"] = self.display(entry["source"])
         report["plan"] = {k: [self.display(s) for s in v] for k, v in report["plan"].items()}
         return report
+
+    def _drop_unread(self, targets: Sequence[str]) -> None:
+        """Remove uploaded files nothing was stored from (a broken PDF, a zip with no
+        readable member): the job reports them, and no source would ever name them for
+        deletion.  A failed re-upload of a stored document stays: its earlier version is
+        still stored under that name, and DELETE removes both."""
+        stored = [d.source for d in self.rag.sources()]
+        for target in targets:
+            if not any(s == target or s.startswith(target + "::") for s in stored):
+                Path(target).unlink(missing_ok=True)
 
     # -- questions ---------------------------------------------------------------------
 
