@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +61,52 @@ def test_the_cli_says_how_to_resume(tmp_path: Path) -> None:
         assert "Traceback" not in err
     else:  # it finished before the signal arrived
         assert proc.returncode == 0
+
+
+class _Trickle(http.server.BaseHTTPRequestHandler):
+    """A page that never ends: a few bytes every tenth of a second, never a read timeout."""
+
+    started = threading.Event()
+    done = threading.Event()
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        _Trickle.started.set()
+        while not _Trickle.done.wait(0.1):
+            try:
+                self.wfile.write(b"<p>x</p>")
+                self.wfile.flush()
+            except OSError:
+                return
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_second_ctrl_c_stops_an_ingest_stuck_in_a_download(tmp_path: Path) -> None:
+    # Two Ctrl-Cs left the command waiting for the download to end: here, never.
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/endless"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragloom", "ingest", url, "--uri", str(tmp_path / "t.db")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert _Trickle.started.wait(60), "the ingest never asked for the page"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+        _Trickle.done.set()
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
 
 
 def test_sources_and_delete(tmp_path: Path) -> None:

@@ -141,10 +141,15 @@ class Ingestor:
                 self._embed_all(planned, embedded, writer, report, dry_run)
             except BaseException:
                 self._stop.set()
+                # A second Ctrl-C stops at once: the planner may be stuck in a download
+                # (a server sending a byte a second), so it is drained in the background
+                # (it stops at its next document) instead of waited for.
+                threading.Thread(target=_drain, args=(planned, planner), daemon=True).start()
                 raise
+            else:
+                _drain(planned, planner)
             finally:
                 _put(embedded, _DONE, writer)
-                _drain(planned, planner)
                 writer.join()
             if failures:
                 raise failures[0]
