@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -210,3 +211,53 @@ def test_chat_on_a_served_file_goes_through_the_server(
         rewrite = provider.chat_texts()[1]
         assert "Where does Milvus store data?" in rewrite and "MinIO" in rewrite
         assert "And how is the key sent?" in rewrite
+
+
+def test_stopping_the_server_does_not_wait_for_a_hung_model(
+    tmp_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ragloom.testing import FakeOpenAIServer, Hang
+
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(onnx_cache))
+    db = ingested(tmp_path)
+    with FakeOpenAIServer() as model:
+        model.enqueue(Hang())
+        hung = {"RAGLOOM_LLM": "openai", "OPENAI_API_KEY": "sk-fake",
+                "OPENAI_BASE_URL": model.base_url, "RAGLOOM_LLM_DEADLINE": "60"}  # fmt: skip
+        with serving(db, onnx_cache, tmp_path, **hung) as (url, process):
+            asking = threading.Thread(
+                target=lambda: httpx.post(
+                    f"{url}/v1/ask", json={"question": "Where does Milvus store data?"},
+                    timeout=90,
+                ),
+                daemon=True,
+            )  # fmt: skip
+            asking.start()
+            deadline = time.monotonic() + 30
+            while not model.requests and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert model.requests, "the question never reached the model"
+            stopping = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+            assert time.monotonic() - stopping < 10  # not the model's 60 s deadline
+
+
+def test_a_second_ctrl_c_stops_the_server_at_once_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "RAGLOOM_CACHE_DIR": str(tmp_path / "cache"), "RAGLOOM_LLM": "none"}
+    env.pop("RAGLOOM_API_KEY", None)
+    db = tmp_path / "twice.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ragloom", "serve", "--port", "0", "--uri", str(db)],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert process.stderr is not None
+    found = re.search(r" at (http://127\.0\.0\.1:\d+)/ ", process.stderr.readline())
+    assert found, "ragloom serve did not say where it serves"
+    assert httpx.get(f"{found.group(1)}/healthz", timeout=30).status_code == 200
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=30)
+    assert "Traceback" not in rest and "stopped" in rest, rest
+    assert not (tmp_path / ".twice.db.server.json").exists()  # no stale record left

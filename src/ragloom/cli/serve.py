@@ -69,8 +69,23 @@ def serve(
             )  # fmt: skip
             serve(rag, options, host=host, port=port, allow_no_key=allow_no_key, say=err)
         err("stopped")
+        _exit_now_if_threads_remain()
     except RagloomError as exc:
         err(str(exc))
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+def _exit_now_if_threads_remain() -> None:
+    """End the process once the server has stopped and the store is closed, even when
+    answer threads are still waiting on a model: Python would wait for them at exit, up
+    to the model's deadline (two minutes by default), after "stopped" was printed."""
+    import sys
+    import threading
+
+    waiting = [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
+    if any(t is not threading.main_thread() for t in waiting):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import signal
 import socket
 import sys
@@ -63,11 +64,35 @@ def _config(app: FastAPI, log_level: str) -> uvicorn.Config:
 
 class _Server(uvicorn.Server):
     """uvicorn's server, telling the app's streaming answers when it starts stopping: they
-    end with an error event at once instead of being cut off after the graceful timeout."""
+    end with an error event at once instead of being cut off after the graceful timeout.
+
+    A second Ctrl-C (or SIGTERM) while it stops ends the process at once: uvicorn's own
+    forced exit skipped the app's shutdown and printed a traceback, and then still waited
+    for an ingest under way.
+    """
+
+    def _service(self) -> Service | None:
+        service = getattr(getattr(self.config.app, "state", None), "service", None)
+        return service if isinstance(service, Service) else None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        service = self._service()
+        if self.should_exit:
+            if service is not None and lite.is_lite_uri(service.rag.settings.uri):
+                lite.withdraw_server(service.rag.settings.uri)
+            print("ragloom: stopped at once", file=sys.stderr, flush=True)
+            os._exit(128 + sig)
+        if service is not None and service.jobs.pending():
+            print(
+                "ragloom: stopping once the ingest under way is done (Ctrl-C again to stop at"
+                " once, and upload that file again later)",
+                file=sys.stderr, flush=True,
+            )  # fmt: skip
+        super().handle_exit(sig, frame)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        service = getattr(getattr(self.config.app, "state", None), "service", None)
-        if isinstance(service, Service):
+        service = self._service()
+        if service is not None:
             service.stopping.set()
         await super().shutdown(sockets=sockets)
 
