@@ -214,6 +214,17 @@ def test_file_and_folder_names_that_are_not_utf8_are_named_and_refused(tmp_path:
     assert named.source == str(tmp_path / "caf\\xe9.md")
 
 
+def test_an_empty_source_is_an_issue_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a.md").write_text("# A\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for empty in ("", "  "):
+        issue = only_issue(load(empty))
+        assert issue.reason.startswith("empty source; name a file, folder"), issue.reason
+        assert not issue.skipped
+
+
 def test_unsupported_url_scheme() -> None:
     issue = only_issue(load("ftp://example.com/a.md"))
     assert issue.reason.startswith("unsupported URL scheme 'ftp'")

@@ -109,6 +109,18 @@ def test_a_second_ctrl_c_stops_an_ingest_stuck_in_a_download(tmp_path: Path) -> 
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
 
 
+def test_an_empty_source_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `ragloom ingest "$DOCS"` with DOCS unset ingested the whole working directory.
+    (tmp_path / "a.md").write_text("# A\n\nNot meant to be ingested.\n")
+    monkeypatch.chdir(tmp_path)
+    db = str(tmp_path / "e.db")
+    run = ragloom("ingest", "", "--uri", db)
+    assert run.code == 2 and "an empty source" in run.stderr, run.stderr
+    gone = ragloom("delete", " ", "--uri", db)
+    assert gone.code == 2 and "an empty source" in gone.stderr
+    assert not (tmp_path / "e.db").exists()
+
+
 def test_sources_and_delete(tmp_path: Path) -> None:
     db = str(tmp_path / "d.db")
     empty = ragloom("sources", "--uri", db)

@@ -76,7 +76,10 @@ def load_sources(
     for raw in sources:
         source = raw.strip()
         scheme = _URL_SCHEME.match(source)
-        if scheme and scheme.group(1).lower() in ("http", "https"):
+        if not source:  # an unset variable ("$DOCS"): not the working directory
+            reason = "empty source; name a file, folder, .zip archive or http(s) URL"
+            yield LoadIssue(raw, reason, root=raw)
+        elif scheme and scheme.group(1).lower() in ("http", "https"):
             yield from _load_url(source, match, limits)
         elif scheme:
             reason = f"unsupported URL scheme '{scheme.group(1)}'; use http(s):// or a local path"

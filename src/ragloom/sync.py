@@ -159,7 +159,7 @@ class Ingestor:
                     # Nor does one inside it (a zip half copied, a folder made private): what
                     # was ingested from those stays.
                     listed = {r: found for r, found in seen.items() if r not in unreadable}
-                    kept = tuple(u + sep for u in sorted(unreadable) for sep in ("/", "::"))
+                    kept = tuple(u + sep for u in sorted(unreadable) if u for sep in ("/", "::"))
                     self._prune(listed, PathGlob(glob) if glob else None, kept, report, dry_run)
             except Interrupted:
                 pass

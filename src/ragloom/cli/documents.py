@@ -89,6 +89,7 @@ def ingest(
     """Add or update documents in the collection."""
     if splitter is not None and splitter not in ("markdown", "seed"):
         raise typer.BadParameter("use markdown or seed", param_hint="--splitter")
+    _refuse_empty(sources, "a file, folder, .zip archive or URL")
     show_bar = not as_json and sys.stderr.isatty()
     update, bar = _progress_bar(show_bar)
     with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
@@ -296,6 +297,7 @@ def delete(
     """Remove documents from the collection."""
     from ragloom.loaders import source_name
 
+    _refuse_empty(sources, "a document as `ragloom sources` lists it")
     absolute = [source_name(s) for s in sources]  # as ingest named them
     with open_rag(uri=uri, token=token, collection=collection) as rag:
         stored = rag.store.chunk_ids_by_source(absolute) if rag.store.info() else {}
@@ -312,6 +314,13 @@ def delete(
     typer.echo(f"deleted {_count(deleted, 'chunk')}")
     if missing:
         raise typer.Exit(1)
+
+
+def _refuse_empty(sources: list[str], wanted: str) -> None:
+    """An empty SOURCE (an unset "$DOCS") is a usage error: as a path it would be the
+    working directory."""
+    if any(not source.strip() for source in sources):
+        raise typer.BadParameter(f"an empty source: name {wanted}", param_hint="SOURCE")
 
 
 def _count(n: int, noun: str) -> str:
