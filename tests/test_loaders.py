@@ -225,6 +225,20 @@ def test_an_empty_source_is_an_issue_not_the_working_directory(
         assert not issue.skipped
 
 
+def test_broken_symlinks_and_loops_in_a_folder_are_named_as_such(tmp_path: Path) -> None:
+    # They were "cannot read: No such file or directory", of a file the user can see.
+    (tmp_path / "a.md").write_text("# A\n", encoding="utf-8")
+    (tmp_path / "broken.md").symlink_to("moved-away.md")
+    (tmp_path / "loop1.md").symlink_to("loop2.md")
+    (tmp_path / "loop2.md").symlink_to("loop1.md")
+    found = issues(load(tmp_path))
+    assert found[str(tmp_path / "broken.md")].reason == (
+        "a broken symbolic link (to 'moved-away.md', which does not exist); fix or remove it"
+    )
+    for name in ("loop1.md", "loop2.md"):
+        assert found[str(tmp_path / name)].reason == "a symbolic link loop; fix or remove the link"
+
+
 def test_unsupported_url_scheme() -> None:
     issue = only_issue(load("ftp://example.com/a.md"))
     assert issue.reason.startswith("unsupported URL scheme 'ftp'")

@@ -15,6 +15,7 @@ read, so neither ``../`` names nor a lying size header can do harm.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -232,7 +233,7 @@ def _load_directory(root: Path, match: PathGlob | None, limits: LoadLimits) -> I
         try:
             info = path.stat()
         except OSError as exc:
-            yield LoadIssue(str(path), _os_reason(exc), root=root_source)
+            yield LoadIssue(str(path), _link_reason(path) or _os_reason(exc), root=root_source)
             continue
         if path.suffix.lower() == ".zip" and stat.S_ISREG(info.st_mode):
             yield from _load_zip(
@@ -434,6 +435,23 @@ def _undecodable_name(path: str, root: str) -> LoadIssue:
     shown = os.fsencode(path).decode("utf-8", "backslashreplace")
     reason = "the name is not valid UTF-8 (an old encoding?); rename it to index it"
     return LoadIssue(shown, reason, root=root)
+
+
+def _link_reason(path: Path) -> str:
+    """Why a symbolic link cannot be followed (broken, or a loop), or '' if it is none."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return ""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop so
+        return "a symbolic link loop; fix or remove the link"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop; fix or remove the link"
+        return f"a broken symbolic link (to {target!r}, which does not exist); fix or remove it"
+    return ""
 
 
 def _os_reason(exc: OSError) -> str:
