@@ -194,6 +194,13 @@ def test_delete_takes_the_path_the_documents_were_ingested_by(tmp_path: Path) ->
     assert ragloom("ingest", str(link), "--uri", db).code == 0
     folder = ragloom("delete", str(link), "--uri", db)
     assert folder.code == 1 and "is a folder or archive: name the documents" in folder.stderr
+    # A folder inside the ingested one: it said "no such document in the collection".
+    (real / "sub").mkdir()
+    (real / "sub" / "c.md").write_text("# C\n\nAbout shards.\n")
+    assert ragloom("ingest", str(link), "--uri", db).code == 0
+    sub = ragloom("delete", str(link / "sub"), "--uri", db)
+    assert sub.code == 1 and "is a folder or archive: name the documents" in sub.stderr
+    assert ragloom("delete", str(link / "sub" / "c.md"), "--uri", db).code == 0
     gone = ragloom("delete", str(link / "a.md"), "--uri", db)
     assert gone.code == 0 and gone.stdout.startswith("deleted 1 chunk"), gone.stderr
     assert [d["source"] for d in ragloom("sources", "--json", "--uri", db).json()] == [

@@ -303,6 +303,11 @@ def delete(
         stored = rag.store.chunk_ids_by_source(absolute) if rag.store.info() else {}
         missing = [s for s in absolute if s not in stored]
         folders = {s for s in missing if rag.store.sources_under(s)}
+        if set(missing) - folders:  # a folder inside an ingested one holds documents too
+            listed = [d.source for d in rag.sources()]
+            folders |= {
+                s for s in missing if any(d.startswith((s + "/", s + "::")) for d in listed)
+            }
         deleted = rag.delete(absolute) if stored else 0
     for source in missing:
         if source in folders:
