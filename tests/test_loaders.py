@@ -440,6 +440,7 @@ def server() -> Iterator[str]:
         "/download?id=7": (200, {"Content-Type": "application/zip"}, faq),
         "/old": (301, {"Location": "/page.html"}, b""),
         "/logo": (200, {"Content-Type": "image/png"}, b"\x89PNG\r\n\x1a\n"),
+        "/get?file=9": (200, {"Content-Type": "application/octet-stream"}, make_pdf(["Sent"])),
         "/huge": (200, {"Content-Type": "text/plain", "Content-Length": str(10**9)}, b""),
         "/slow": (200, {"Content-Type": "text/plain"}, b"late"),
     }
@@ -475,6 +476,12 @@ def test_url_text_and_pdf_by_content_type(server: str) -> None:
     text, pdf = load(f"{server}/notes", f"{server}/manual")
     assert isinstance(text, Document) and text.format == "text" and text.text == "Just notes."
     assert isinstance(pdf, Document) and pdf.format == "pdf" and pdf.pages == ("PDF over HTTP",)
+
+
+def test_url_pdf_sent_as_octet_stream_without_an_extension_is_read(server: str) -> None:
+    # A download link's PDF was skipped as "not a document (application/octet-stream)".
+    [pdf] = load(f"{server}/get?file=9")
+    assert isinstance(pdf, Document) and pdf.format == "pdf" and pdf.pages == ("Sent",)
 
 
 def test_url_redirect_is_followed_and_keeps_the_given_url(server: str) -> None:

@@ -334,6 +334,9 @@ def _load_url(url: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[
         split = urlsplit(download.final_url)
         name = PurePosixPath(unquote(split.path)).name or split.hostname or url
         fmt = format_for_content_type(download.media_type, name)
+        if fmt is None and body.read(5) == b"%PDF-":
+            fmt = "pdf"  # a download link (/download?id=3) sent as application/octet-stream
+        body.seek(0)
         if fmt is None:
             kind = download.media_type or "no Content-Type"
             yield LoadIssue(url, f"not a document ({kind}); skipped", skipped=True, root=url)
