@@ -239,6 +239,14 @@ def test_broken_symlinks_and_loops_in_a_folder_are_named_as_such(tmp_path: Path)
         assert found[str(tmp_path / name)].reason == "a symbolic link loop; fix or remove the link"
 
 
+@pytest.mark.timeout(10)
+def test_a_pipe_named_like_an_archive_is_skipped_not_read(tmp_path: Path) -> None:
+    # Named directly, zipfile opened it and waited forever for a writer.
+    os.mkfifo(tmp_path / "docs.zip")
+    issue = only_issue(load(tmp_path / "docs.zip"))
+    assert issue.skipped and issue.reason.startswith("not a regular file"), issue.reason
+
+
 def test_unsupported_url_scheme() -> None:
     issue = only_issue(load("ftp://example.com/a.md"))
     assert issue.reason.startswith("unsupported URL scheme 'ftp'")

@@ -189,7 +189,7 @@ def _load_path(raw: str, match: PathGlob | None, limits: LoadLimits) -> Iterator
         return
     if stat.S_ISDIR(info.st_mode):
         yield from _load_directory(path, match, limits)
-    elif path.suffix.lower() == ".zip":
+    elif path.suffix.lower() == ".zip" and stat.S_ISREG(info.st_mode):
         yield from _load_zip(path, prefix=source, root=source, match=match, limits=limits)
     else:
         yield _load_file(path, info, root=source, limits=limits)
