@@ -373,6 +373,17 @@ def test_zip_member_stored_twice_is_one_document_its_last_copy(tmp_path: Path) -
     assert isinstance(doc, Document) and doc.title == "New"
 
 
+def test_zip_made_on_windows_with_backslashes_is_globbed_by_slash_paths(tmp_path: Path) -> None:
+    # PowerShell 5 writes "docs\\faq\\a.md": `--glob 'docs/faq/*.md'` matched nothing.
+    archive = tmp_path / "win.zip"
+    archive.write_bytes(
+        make_zip({"docs\\": b"", "docs\\faq\\a.md": b"# A\n", "docs\\b.md": b"# B\n"})
+    )
+    assert list(docs(load(archive, glob="docs/faq/*.md"))) == [f"{archive}::docs/faq/a.md"]
+    assert list(docs(load(archive))) == [f"{archive}::docs/b.md", f"{archive}::docs/faq/a.md"]
+    assert not issues(load(archive))  # the folder entry is no "not a document"
+
+
 def test_zip_skips_hidden_members_and_reports_nested_archives(tmp_path: Path) -> None:
     archive = make_zip(
         {

@@ -45,16 +45,16 @@ def read_zip(
         yield LoadIssue(prefix, f"not a readable zip archive: {exc}{hint}", root=root)
         return True
     with archive:
-        plan: list[tuple[zipfile.ZipInfo, str | LoadIssue]] = []
+        plan: list[tuple[zipfile.ZipInfo, str, str | LoadIssue]] = []
         declared_total = 0
         # A name stored twice is one document: the last copy, as extracting would leave it.
-        latest = {info.filename: info for info in archive.infolist()}
-        for info in sorted(latest.values(), key=lambda i: i.filename):
-            name = info.filename
-            if info.is_dir() or is_hidden_member(name) or (match is not None and not match(name)):
+        # Zips made on Windows (PowerShell 5's Compress-Archive) separate with '\\'.
+        latest = {info.filename.replace("\\", "/"): info for info in archive.infolist()}
+        for name, info in sorted(latest.items()):
+            if name.endswith("/") or is_hidden_member(name) or (match and not match(name)):
                 continue
             checked = _check_member(info, f"{prefix}::{name}", root, max_file_bytes)
-            plan.append((info, checked))
+            plan.append((info, name, checked))
             if isinstance(checked, str):
                 declared_total += info.file_size
         if not plan:
@@ -66,11 +66,11 @@ def read_zip(
             )
             return True
         read_total = 0
-        for info, checked in plan:
+        for info, name, checked in plan:
             if isinstance(checked, LoadIssue):
                 yield checked
                 continue
-            source = f"{prefix}::{info.filename}"
+            source = f"{prefix}::{name}"
             data = _read_member(archive, info, source, root, max_file_bytes)
             if isinstance(data, LoadIssue):
                 yield data
@@ -82,8 +82,9 @@ def read_zip(
                     prefix, f"archive stopped: {reason} uncompressed (a zip bomb?)", root=root
                 )
                 return True
-            name = PurePosixPath(info.filename.replace("\\", "/")).name
-            yield parse_or_issue(data, checked, source=source, root=root, name=name)
+            yield parse_or_issue(
+                data, checked, source=source, root=root, name=PurePosixPath(name).name
+            )
     return True
 
 
