@@ -163,3 +163,31 @@ def test_an_archive_in_a_folder_that_cannot_be_read_keeps_its_documents(tmp_path
         assert sorted(d.source for d in rag.sources()) == [
             f"{archive}::a.md", f"{archive}::b.md", str(docs / "top.md")
         ]  # fmt: skip
+
+
+def test_a_document_that_breaks_the_chunker_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One such document (a non-UTF-8 file name did it) ended the whole ingest with a traceback.
+    import ragloom.sync
+
+    real = ragloom.sync.chunk_document
+
+    def chunk(doc: Any, *args: Any) -> Any:
+        if doc.source.endswith("odd.md"):
+            raise ValueError("surrogates not allowed")
+        return real(doc, *args)
+
+    monkeypatch.setattr(ragloom.sync, "chunk_document", chunk)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a.md", "odd.md", "z.md"):
+        (docs / name).write_text(f"# {name}\n\nText of {name}.\n")
+    with RAG(uri=str(tmp_path / "t.db"), embedder=FakeEmbedder(), cache_dir="") as rag:
+        report = rag.ingest([str(docs)])
+        assert report.added == 2 and [e["source"] for e in report.errors] == [str(docs / "odd.md")]
+        assert report.errors[0]["error"] == (
+            "could not be chunked (ValueError: surrogates not allowed); please report this"
+            " ragloom bug"
+        )
+        assert sorted(d.source for d in rag.sources()) == [str(docs / "a.md"), str(docs / "z.md")]

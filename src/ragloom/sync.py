@@ -11,6 +11,7 @@ and run again converges to the state one clean run produces.
 
 from __future__ import annotations
 
+import logging
 import queue
 import signal
 import threading
@@ -26,6 +27,8 @@ from ragloom.embedders.base import Embedder
 from ragloom.loaders import LoadLimits, PathGlob, load_sources
 from ragloom.store import MilvusStore, StoredChunks
 from ragloom.types import Chunk, Document, IngestReport, LoadIssue
+
+logger = logging.getLogger("ragloom.sync")
 
 ProgressFn = Callable[[str, int, int], None]  # (current source, files done, chunks embedded)
 
@@ -224,15 +227,18 @@ class Ingestor:
         stored = {} if empty else self.store.chunk_ids_by_source(doc.source for doc in docs)
         work = _Work(write=[], delete=[], last_source=docs[-1].source)
         for doc in docs:
-            state = stored.get(doc.source)
-            if state is not None and state.complete(document_hash(doc)):
-                plan = DocPlan(doc.source, "unchanged", chunks=len(state.hashes))
-            else:
-                chunks = chunk_document(doc, self.chunking, self.embedder.count_tokens)
-                if not chunks:
-                    report.errors.append({"source": doc.source, "error": "no text to index"})
-                    continue
-                plan = plan_document(chunks, state, doc.source)
+            try:
+                plan = self._plan_document(doc, stored.get(doc.source))
+            except Exception as exc:  # a bug on one odd document must not end the run
+                logger.debug("unexpected error chunking %s", doc.source, exc_info=True)
+                reason = f"could not be chunked ({type(exc).__name__}: {exc})"
+                report.errors.append(
+                    {"source": doc.source, "error": f"{reason}; please report this ragloom bug"}
+                )
+                continue
+            if plan is None:
+                report.errors.append({"source": doc.source, "error": "no text to index"})
+                continue
             report.files += 1
             report.chunks += plan.chunks
             setattr(report, plan.status, getattr(report, plan.status) + 1)
@@ -241,6 +247,13 @@ class Ingestor:
             work.write.extend(plan.write)
             work.delete.extend(plan.delete)
         return work
+
+    def _plan_document(self, doc: Document, state: StoredChunks | None) -> DocPlan | None:
+        """What ``doc`` needs (None: it has no chunks); chunked only if it changed."""
+        if state is not None and state.complete(document_hash(doc)):
+            return DocPlan(doc.source, "unchanged", chunks=len(state.hashes))
+        chunks = chunk_document(doc, self.chunking, self.embedder.count_tokens)
+        return plan_document(chunks, state, doc.source) if chunks else None
 
     # -- stage 2: embed (the calling thread: models may not like other threads) ------------
 
