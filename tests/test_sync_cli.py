@@ -206,3 +206,25 @@ def test_delete_takes_the_path_the_documents_were_ingested_by(tmp_path: Path) ->
     assert [d["source"] for d in ragloom("sources", "--json", "--uri", db).json()] == [
         str(real / "b.md")
     ]
+
+
+def test_a_dry_run_of_rebuild_shows_what_the_rebuild_does(tmp_path: Path) -> None:
+    # It was refused with "ingest with --rebuild" when the settings changed, and otherwise
+    # showed everything unchanged, not the documents the rebuild would drop.
+    docs, other, db = tmp_path / "docs", tmp_path / "other.md", str(tmp_path / "r.db")
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAbout partitions.\n")
+    other.write_text("# Other\n\nAbout segments.\n")
+    assert ragloom("ingest", str(docs), str(other), "--uri", db).code == 0
+    for extra in ((), ("--splitter", "seed")):
+        dry = ragloom("ingest", str(docs), "--rebuild", "--dry-run", *extra, "--uri", db, "--json")
+        assert dry.code == 0, dry.stderr
+        report = dry.json()
+        assert report["plan"] == {"added": [str(docs / "a.md")], "removed": [str(other)]}
+        assert (report["added"], report["unchanged"], report["removed"]) == (1, 0, 1)
+    assert len(ragloom("sources", "--json", "--uri", db).json()) == 2  # nothing written
+    run = ragloom("ingest", str(docs), "--rebuild", "--uri", db, "--json")
+    assert (run.json()["added"], run.json()["removed"]) == (1, 1)
+    assert [d["source"] for d in ragloom("sources", "--json", "--uri", db).json()] == [
+        str(docs / "a.md")
+    ]

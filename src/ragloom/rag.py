@@ -157,13 +157,16 @@ class RAG:
             splitter=chunking.splitter,
             chunk_tokens=chunking.max_tokens,
         )
+        # A rebuild drops every document; those it does not ingest again are removed.
+        before = {d.source for d in self.store.documents()} if rebuild else set()
         if rebuild and not dry_run:
             self.store.drop()
         elif not dry_run and self._empty_with_other_settings(wanted):
             # Left by an ingest that failed before its first chunk (a missing API key):
             # nothing to lose, so not a reason to ask for --rebuild.
             self.store.drop()
-        self.store.check(wanted)
+        if not (rebuild and dry_run):  # a dry run's rebuild has dropped nothing to check
+            self.store.check(wanted)
         if not dry_run and self.store.info() is None:
             bm25 = self.store.supports_bm25()
             self.store.create(CollectionInfo(**{**wanted.__dict__, "bm25": bm25}))
@@ -172,7 +175,15 @@ class RAG:
         limits = limits or self.load_limits()
         with self._document_embedder() as embedder:
             ingestor = Ingestor(self.store, embedder, chunking, limits, progress)
-            return ingestor.run(list(sources), glob=glob, prune=prune, dry_run=dry_run)
+            report = ingestor.run(
+                list(sources), glob=glob, prune=prune, dry_run=dry_run, rebuild=rebuild
+            )
+        if before:
+            gone = sorted(before - set(report.plan.get("added", ())))
+            report.removed += len(gone)
+            if gone:
+                report.plan.setdefault("removed", []).extend(gone)
+        return report
 
     def _empty_with_other_settings(self, wanted: CollectionInfo) -> bool:
         """The collection exists, holds no chunk, and was made with other settings."""

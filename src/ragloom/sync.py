@@ -112,8 +112,12 @@ class Ingestor:
         glob: str | None = None,
         prune: bool = True,
         dry_run: bool = False,
+        rebuild: bool = False,
     ) -> IngestReport:
-        """Bring the store in line with ``sources``; never raises for one bad input."""
+        """Bring the store in line with ``sources``; never raises for one bad input.
+
+        ``rebuild``: the collection was dropped, or in a dry run would be: plan as if empty.
+        """
         started = time.perf_counter()
         report = IngestReport()
         planned: queue.Queue[Any] = queue.Queue(maxsize=2)
@@ -124,7 +128,7 @@ class Ingestor:
         # An empty collection has nothing to compare with and nothing to prune.  Asking
         # anyway costs a scan of the collection per batch on Milvus Lite, which made a first
         # ingest of N chunks O(N^2): 10x the archive took 17x as long as the archive.
-        empty = self.store.count() == 0
+        empty = rebuild or self.store.count() == 0
         planner = threading.Thread(
             target=self._guard(self._plan_all, failures, planned),
             args=(sources, glob, report, seen, unreadable, planned, empty),
