@@ -216,6 +216,11 @@ def test_usage_errors_exit_2_and_failures_exit_1(db: str, tmp_path: Path) -> Non
         assert ragloom(*command, "--uri", missing).code == 0
     assert ragloom("status", "--json", "--uri", missing).json()["exists"] is False
     assert not Path(missing).exists()
+    plain = tmp_path / "notes.db"  # a file, not the folder Milvus Lite keeps
+    plain.write_text("not a database")
+    run = ragloom("status", "--uri", str(plain))
+    assert run.code == 1 and "is a file, not a Milvus Lite database" in run.stderr
+    assert plain.read_text() == "not a database"
     assert ragloom("ingest", "x", "--splitter", "bogus", "--uri", db).code == 2
     bad = ragloom("status", "--uri", str(tmp_path / "no-such-dir" / "x.db"))
     assert bad.code == 1 and "does not exist" in bad.stderr

@@ -4,6 +4,7 @@ Cloud, with the options each needs and errors that say what to do."""
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from ragloom import lite
@@ -49,6 +50,13 @@ def open_client(uri: str, token: str | None, timeout: float) -> Any:
     _quiet_client_logs()  # after the import: pymilvus configures its loggers on import
 
     target = str(lite.lite_path(shown)) if is_lite else uri
+    if is_lite and os.path.exists(target) and not os.path.isdir(target):
+        # Milvus Lite 3 keeps a database in a folder; on a file it printed a traceback
+        raise StoreError(
+            f"--uri {shown} is a file, not a Milvus Lite database (Milvus Lite keeps one in a"
+            " folder; a file made by an older Milvus Lite cannot be opened either): name a"
+            " new .db path and ingest into it"
+        )
     options: dict[str, Any] = {}
     if is_lite:
         # Milvus Lite serves gRPC from a thread of this process, on loopback, with gRPC's
