@@ -12,15 +12,40 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO
 
 from ragloom.formats import format_for_name, not_a_document, parse_or_issue
+from ragloom.globs import PathGlob, nothing_selected
+from ragloom.limits import LoadLimits
 from ragloom.types import Document, LoadIssue
 
 MAX_RATIO = 100  # uncompressed / compressed; prose rarely passes 20
 RATIO_MIN_BYTES = 1024**2  # small members may compress well without being bombs
+
+
+def load_zip(
+    file: Path | IO[bytes],
+    *,
+    prefix: str,
+    root: str,
+    match: PathGlob | None,
+    limits: LoadLimits,
+    hint: str = "",
+) -> Iterator[Document | LoadIssue]:
+    """An archive's selected members, and an issue if it gave none (see ``read_zip``)."""
+    selected = yield from read_zip(
+        file,
+        prefix=prefix,
+        root=root,
+        match=match,
+        max_file_bytes=limits.max_file_bytes,
+        max_archive_bytes=limits.max_archive_bytes,
+        hint=hint,
+    )
+    if not selected:
+        yield nothing_selected(prefix, "archive", match, root)
 
 
 def read_zip(

@@ -11,6 +11,9 @@ ingest argument normalised the same way.
 
 Archives are never extracted to disk: members are read in memory with a bounded
 read, so neither ``../`` names nor a lying size header can do harm.
+
+Local paths and directories are walked here; archives are read by ``ragloom.archives``,
+URLs by ``ragloom.urls``, and ``--glob`` is ``ragloom.globs``.
 """
 
 from __future__ import annotations
@@ -19,48 +22,21 @@ import errno
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import IO
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
 
-import httpx
-
-from ragloom.archives import read_zip, too_large
-from ragloom.errors import SourceError
-from ragloom.formats import (
-    format_for_content_type,
-    format_for_name,
-    not_a_document,
-    parse_or_issue,
-)
+from ragloom.archives import load_zip, too_large
+from ragloom.formats import format_for_name, not_a_document, parse_or_issue
+from ragloom.globs import PathGlob, nothing_selected
+from ragloom.limits import DEFAULT_LIMITS, LoadLimits
 from ragloom.types import Document, LoadIssue
+from ragloom.urls import load_url
 
 __all__ = ["DEFAULT_LIMITS", "LoadLimits", "PathGlob", "load_sources", "source_name"]
 
-USER_AGENT = "ragloom/0.1"
 Loaded = Document | LoadIssue
 
-_ZIP_MEDIA_TYPES = frozenset(
-    {"application/zip", "application/x-zip-compressed", "application/x-zip"}
-)
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-
-
-@dataclass(frozen=True)
-class LoadLimits:
-    """Size and time limits that keep a hostile or huge input from exhausting the machine."""
-
-    max_file_bytes: int = 50 * 1024**2  # one file / archive member
-    max_archive_bytes: int = 1024**3  # total uncompressed size of an archive
-    max_download_bytes: int = 200 * 1024**2  # one URL
-    connect_timeout: float = 10.0
-    read_timeout: float = 60.0
-
-
-DEFAULT_LIMITS = LoadLimits()
 
 
 def load_sources(
@@ -81,75 +57,12 @@ def load_sources(
             reason = "empty source; name a file, folder, .zip archive or http(s) URL"
             yield LoadIssue(raw, reason, root=raw)
         elif scheme and scheme.group(1).lower() in ("http", "https"):
-            yield from _load_url(source, match, limits)
+            yield from load_url(source, match, limits)
         elif scheme:
             reason = f"unsupported URL scheme '{scheme.group(1)}'; use http(s):// or a local path"
             yield LoadIssue(source, reason, root=source)
         else:
             yield from _load_path(source, match, limits)
-
-
-class PathGlob:
-    """A glob for '/'-separated relative paths, with gitignore-like semantics.
-
-    ``*``, ``?`` and ``[...]`` never cross ``/``; a ``**`` component matches zero or
-    more directories (``**/*.md`` also matches ``a.md``; ``en/**`` matches everything
-    under ``en/``).  A pattern without ``/`` matches the file name at any depth
-    (``*.md``), like gitignore and ``find -name``.  Matching is case-sensitive.
-    """
-
-    def __init__(self, pattern: str) -> None:
-        self.pattern = pattern
-        pattern = pattern.strip().removeprefix("./").lstrip("/")
-        self._name_only = "/" not in pattern
-        parts = pattern.split("/")
-        regex = ""
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            if part == "**" and not self._name_only:
-                regex += ".*" if last else "(?:[^/]+/)*"
-            else:
-                regex += _translate_component(part.replace("**", "*")) + ("" if last else "/")
-        self._regex = re.compile(regex, re.DOTALL)
-
-    def __call__(self, path: str) -> bool:
-        """Whether ``path`` (relative, '/'-separated) is selected."""
-        if self._name_only:
-            path = path.rsplit("/", 1)[-1]
-        return self._regex.fullmatch(path) is not None
-
-    def __repr__(self) -> str:
-        return f"PathGlob({self.pattern!r})"
-
-
-def _translate_component(part: str) -> str:
-    """One path component of a glob as a regex that cannot match '/'."""
-    out, i = [], 0
-    while i < len(part):
-        char = part[i]
-        i += 1
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[" and (end := _class_end(part, i)) >= 0:
-            body = part[i:end]
-            negate = body.startswith("!")
-            body = re.sub(r"([\\^\]\[])", r"\\\1", body[1:] if negate else body)
-            out.append(f"[{'^/' if negate else ''}{body}]")
-            i = end + 1
-        else:
-            out.append(re.escape(char))
-    return "".join(out)
-
-
-def _class_end(part: str, start: int) -> int:
-    """Index of the ']' closing a '[' class whose body starts at ``start``, or -1."""
-    if part[start : start + 1] == "!":
-        start += 1
-    if part[start : start + 1] == "]":  # a leading ']' is a literal member
-        start += 1
-    return part.find("]", start)
 
 
 # --- local paths ----------------------------------------------------------------------
@@ -190,7 +103,7 @@ def _load_path(raw: str, match: PathGlob | None, limits: LoadLimits) -> Iterator
     if stat.S_ISDIR(info.st_mode):
         yield from _load_directory(path, match, limits)
     elif path.suffix.lower() == ".zip" and stat.S_ISREG(info.st_mode):
-        yield from _load_zip(path, prefix=source, root=source, match=match, limits=limits)
+        yield from load_zip(path, prefix=source, root=source, match=match, limits=limits)
     else:
         yield _load_file(path, info, root=source, limits=limits)
 
@@ -236,13 +149,11 @@ def _load_directory(root: Path, match: PathGlob | None, limits: LoadLimits) -> I
             yield LoadIssue(str(path), _link_reason(path) or _os_reason(exc), root=root_source)
             continue
         if path.suffix.lower() == ".zip" and stat.S_ISREG(info.st_mode):
-            yield from _load_zip(
-                path, prefix=str(path), root=root_source, match=None, limits=limits
-            )
+            yield from load_zip(path, prefix=str(path), root=root_source, match=None, limits=limits)
         else:
             yield _load_file(path, info, root=root_source, limits=limits)
     if not selected:
-        yield _nothing_selected(root_source, "directory", match, root_source)
+        yield nothing_selected(root_source, "directory", match, root_source)
 
 
 def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
@@ -280,147 +191,6 @@ def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
             else:
                 yield Path(entry.path), f"{rel}{entry.name}"
         stack.extend(reversed(subdirs))
-
-
-def _load_zip(
-    file: Path | IO[bytes],
-    *,
-    prefix: str,
-    root: str,
-    match: PathGlob | None,
-    limits: LoadLimits,
-    hint: str = "",
-) -> Iterator[Loaded]:
-    """An archive's selected members (see ``ragloom.archives``)."""
-    selected = yield from read_zip(
-        file,
-        prefix=prefix,
-        root=root,
-        match=match,
-        max_file_bytes=limits.max_file_bytes,
-        max_archive_bytes=limits.max_archive_bytes,
-        hint=hint,
-    )
-    if not selected:
-        yield _nothing_selected(prefix, "archive", match, root)
-
-
-# --- URLs -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Download:
-    """What a finished download is, to decide how to read its body."""
-
-    final_url: str
-    media_type: str
-    charset: str | None
-    is_zip: bool
-
-
-def _load_url(url: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
-    """A page (by Content-Type, then extension) or a zip archive (read like a local one)."""
-    with tempfile.TemporaryFile() as body:
-        try:
-            download = _download(url, limits, body)
-        except SourceError as exc:
-            yield LoadIssue(url, exc.reason, root=url)
-            return
-        body.seek(0)
-        if download.is_zip:
-            hint = f" (the server sent {download.media_type})" if download.media_type else ""
-            yield from _load_zip(body, prefix=url, root=url, match=match, limits=limits, hint=hint)
-            return
-        split = urlsplit(download.final_url)
-        name = PurePosixPath(unquote(split.path)).name or split.hostname or url
-        fmt = format_for_content_type(download.media_type, name)
-        if fmt is None and body.read(5) == b"%PDF-":
-            fmt = "pdf"  # a download link (/download?id=3) sent as application/octet-stream
-        body.seek(0)
-        if fmt is None:
-            kind = download.media_type or "no Content-Type"
-            yield LoadIssue(url, f"not a document ({kind}); skipped", skipped=True, root=url)
-            return
-        data = body.read()
-    yield parse_or_issue(data, fmt, source=url, root=url, name=name, charset=download.charset)
-
-
-def _download(url: str, limits: LoadLimits, sink: IO[bytes]) -> _Download:
-    """Stream ``url`` into ``sink``, aborting once it passes its size limit.
-
-    Raises SourceError for HTTP errors, transport failures and oversize bodies.
-    Pages are limited by the smaller of max_download_bytes and max_file_bytes;
-    archives by max_download_bytes (their members are checked when read).
-    """
-    timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
-    headers = {"User-Agent": USER_AGENT}
-    try:
-        with (
-            httpx.Client(timeout=timeout, follow_redirects=True, headers=headers) as client,
-            client.stream("GET", url) as response,
-        ):
-            if not response.is_success:
-                code = response.status_code
-                phrase = response.reason_phrase or httpx.codes.get_reason_phrase(code)
-                raise SourceError(url, f"HTTP {code} {phrase}".rstrip())
-            media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            final_url = str(response.url)
-            is_zip = media_type in _ZIP_MEDIA_TYPES or any(
-                urlsplit(u).path.lower().endswith(".zip") for u in (url, final_url)
-            )
-            limit, setting = limits.max_download_bytes, "max_download_bytes"
-            if not is_zip and limits.max_file_bytes < limit:
-                limit, setting = limits.max_file_bytes, "max_file_bytes"
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise SourceError(
-                    url, f"download refused: {too_large(int(declared), limit, setting)}"
-                )
-            received = 0
-            for chunk in response.iter_bytes():
-                received += len(chunk)
-                if received > limit:
-                    raise SourceError(url, f"download aborted: over {limit} bytes ({setting})")
-                sink.write(chunk)
-            return _Download(final_url, media_type, response.charset_encoding, is_zip)
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise SourceError(url, _http_reason(exc, limits)) from None
-
-
-def _http_reason(exc: Exception, limits: LoadLimits) -> str:
-    """A transport failure as a sentence with what to do about it."""
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"connection timed out after {limits.connect_timeout:g}s (connect_timeout)"
-    if isinstance(exc, httpx.ReadTimeout):
-        return f"timed out: no data for {limits.read_timeout:g}s (read_timeout); try again later"
-    if isinstance(exc, httpx.TimeoutException):
-        return f"timed out ({exc})"
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect ({exc}); check the URL and your network"
-    if isinstance(exc, httpx.TooManyRedirects):
-        return "too many redirects"
-    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
-        return f"invalid URL ({exc})"
-    return f"download failed ({type(exc).__name__}: {exc})"
-
-
-# --- shared ---------------------------------------------------------------------------
-
-
-def _nothing_selected(source: str, kind: str, match: PathGlob | None, root: str) -> LoadIssue:
-    """The issue for a directory or archive that gave nothing to read.
-
-    An empty one was read, and found empty: a notice, so that the documents ingested
-    from it before are removed like those of any folder that lost files.  A glob that
-    selects nothing is more likely a mistyped pattern: a failure, which removes nothing.
-    """
-    if match is None:
-        return LoadIssue(source, f"empty {kind}: no files to index", skipped=True, root=root)
-    reason = (
-        f"no files in this {kind} match the glob {match.pattern!r}; "
-        f"check the pattern (it is matched against paths relative to the {kind})"
-    )
-    return LoadIssue(source, reason, root=root)
 
 
 def _undecodable(name: str) -> bool:
