@@ -228,3 +228,20 @@ def test_a_dry_run_of_rebuild_shows_what_the_rebuild_does(tmp_path: Path) -> Non
     assert [d["source"] for d in ragloom("sources", "--json", "--uri", db).json()] == [
         str(docs / "a.md")
     ]
+
+
+def test_many_files_that_are_not_documents_make_one_line(tmp_path: Path) -> None:
+    docs, db = tmp_path / "site", str(tmp_path / "s.db")
+    docs.mkdir()
+    (docs / "page.md").write_text("# Page\n\nThe only document among the images.\n")
+    for n in range(7):
+        (docs / f"image{n}.png").write_bytes(b"\x89PNG")
+    (docs / "data.json").write_text("{}")
+    run = ragloom("ingest", str(docs), "--uri", db)
+    assert run.code == 0, run.stderr
+    assert run.stderr.count("\n") == 1, run.stderr
+    assert "skipped 8 files that are not documents (.png 7, .json 1); --json lists them" in (
+        run.stderr
+    )
+    listed = ragloom("ingest", str(docs), "--uri", db, "--json").json()["skipped"]
+    assert len(listed) == 8

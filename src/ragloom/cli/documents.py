@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
@@ -106,8 +108,8 @@ def ingest(
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
     else:
-        for item in report.skipped:
-            err(f"{display(item['source'])}: {item['error']}")
+        for line in _skip_lines(report.skipped, display):
+            err(line)
         for item in report.errors:
             err(f"failed {display(item['source'])}: {item['error']}")
         if dry_run:
@@ -130,6 +132,32 @@ def ingest(
         raise typer.Exit(130)
     if report.errors:
         raise typer.Exit(1)
+
+
+#: More files than this that are not documents (a folder of images) make one line.
+_LISTED_SKIPS = 5
+_NOT_A_DOCUMENT = re.compile(r"not a document \((.+)\); skipped")
+
+
+def _skip_lines(skipped: Sequence[dict[str, str]], display: Callable[[str], str]) -> list[str]:
+    """A line per skipped input, but files that are not documents, when there are many,
+    in one line by extension (``--json`` still lists each)."""
+    kinds = Counter(
+        m.group(1) for item in skipped if (m := _NOT_A_DOCUMENT.fullmatch(item["error"]))
+    )
+    many = sum(kinds.values()) > _LISTED_SKIPS
+    lines = [
+        f"{display(item['source'])}: {item['error']}"
+        for item in skipped
+        if not (many and _NOT_A_DOCUMENT.fullmatch(item["error"]))
+    ]
+    if many:
+        counts = ", ".join(f"{kind} {n}" for kind, n in kinds.most_common())
+        lines.append(
+            f"skipped {sum(kinds.values())} files that are not documents ({counts});"
+            " --json lists them"
+        )
+    return lines
 
 
 ModeOpt = Annotated[
