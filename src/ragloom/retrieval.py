@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from ragloom.embedders.base import Embedder, embed_soon
-from ragloom.errors import ConfigError
+from ragloom.errors import ConfigError, StoreError
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode
 from ragloom.types import Hit
 
@@ -271,6 +271,23 @@ def _cross_encoder(model: str) -> Any:
 # -- the search ------------------------------------------------------------------------------
 
 
+def _candidates(
+    store: MilvusStore, embedder: Embedder, query: str, mode: SearchMode, expr: str,
+    want: int, opts: SearchOptions,
+) -> list[Hit]:  # fmt: skip
+    """The fused candidates of ``mode``'s routes, best first."""
+    if mode == "hybrid" and opts.fusion == "weighted":
+        # The question is embedded while BM25 searches: the local model runs in ONNX
+        # Runtime's threads, without the interpreter lock that Milvus Lite's Python search
+        # holds (a Python thread for either gained nothing: the lock went back and forth).
+        pending = embed_soon(embedder, [query], "query")
+        lexical = store.search(query, None, want, "bm25", expr)
+        dense = store.search(query, pending()[0], want, "dense", expr)
+        return fuse_weighted([(dense, 1.0), (lexical, opts.lexical_weight)])
+    found = embedder.embed([query], "query")[0] if mode != "bm25" else None
+    return store.search(query, found, want, mode, expr, pool=want)
+
+
 def retrieve(
     store: MilvusStore,
     embedder: Embedder,
@@ -297,18 +314,15 @@ def retrieve(
         _warn_once(store, notice)
     expr = combine_filters(where, source_filter(sources) if sources else None)
     want = max(k, opts.candidates) * (4 if sources else 1)
-    if chosen == "hybrid" and opts.fusion == "weighted":
-        # The question is embedded while BM25 searches: the local model runs in ONNX
-        # Runtime's threads, without the interpreter lock that Milvus Lite's Python search
-        # holds (a Python thread for either gained nothing: the lock went back and forth).
-        pending = embed_soon(embedder, [query], "query")
-        lexical = store.search(query, None, want, "bm25", expr)
-        dense = store.search(query, pending()[0], want, "dense", expr)
-        hits = fuse_weighted([(dense, 1.0), (lexical, opts.lexical_weight)])
-    else:
-        needed = chosen != "bm25"
-        found = embedder.embed([query], "query")[0] if needed else None
-        hits = store.search(query, found, want, chosen, expr, pool=want)
+    try:
+        hits = _candidates(store, embedder, query, chosen, expr, want, opts)
+    except StoreError as exc:
+        if where and where.strip() in str(exc):  # Milvus quotes the filter it refused
+            detail = str(exc).split(" failed: ", 1)[-1]
+            raise StoreError(
+                f"the filter {where!r} (--where) is not one Milvus accepts: {detail}"
+            ) from None
+        raise
     if sources:
         hits = [h for h in hits if matches_sources(h, sources)]
     if opts.join_neighbours and info.splitter != "seed":
