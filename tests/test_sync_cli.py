@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ragloom.store import MilvusStore
 from tests.cli_helpers import ragloom
 from tests.conftest import DOCS_ZIP
 from tests.sync_contract import extract
@@ -38,6 +40,14 @@ def test_ctrl_c_stops_after_the_batch_and_the_same_command_resumes(tmp_path: Pat
     assert proc.returncode == 0  # the worker returns its report normally
     report = [line for line in out.decode().splitlines() if line.startswith("REPORT ")]
     assert '"interrupted": true' in report[0]
+    # it reports what it wrote, not what it had planned
+    summary = json.loads(report[0].removeprefix("REPORT "))
+    store = MilvusStore(db, "ragloom")
+    stored = store.documents()
+    store.close()
+    assert summary["added"] == summary["files"] == len(stored) > 0
+    assert summary["chunks"] == sum(d.chunks for d in stored)
+    assert sorted(summary["plan"]["added"]) == sorted(d.source for d in stored)
     started = time.monotonic()
     again = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, check=True)
     assert b'"interrupted": false' in again.stdout

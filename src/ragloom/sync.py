@@ -77,6 +77,19 @@ class _Work:
     delete: list[str]
     last_source: str
     vectors: list[list[float]] = field(default_factory=list)
+    #: The batch's documents by status (added, changed, unchanged) and their chunks:
+    #: counted in the report once the batch is written, so an interrupted run reports
+    #: what it did, not what it planned.
+    plans: list[DocPlan] = field(default_factory=list)
+
+    def count_in(self, report: IngestReport) -> None:
+        """Add this batch's documents to ``report``."""
+        for plan in self.plans:
+            report.files += 1
+            report.chunks += plan.chunks
+            setattr(report, plan.status, getattr(report, plan.status) + 1)
+            if plan.status != "unchanged":
+                report.plan.setdefault(plan.status, []).append(plan.source)
 
 
 _DONE = object()  # end of a queue
@@ -243,11 +256,7 @@ class Ingestor:
             if plan is None:
                 report.errors.append({"source": doc.source, "error": "no text to index"})
                 continue
-            report.files += 1
-            report.chunks += plan.chunks
-            setattr(report, plan.status, getattr(report, plan.status) + 1)
-            if plan.status != "unchanged":
-                report.plan.setdefault(plan.status, []).append(doc.source)
+            work.plans.append(plan)
             work.write.extend(plan.write)
             work.delete.extend(plan.delete)
         return work
@@ -274,6 +283,7 @@ class Ingestor:
                 continue  # let the planner finish its current put and end
             if dry_run:
                 report.embedded += len(work.write)
+                work.count_in(report)
                 continue
             if work.write:
                 cached_before = getattr(self.embedder, "hits", 0)
@@ -292,6 +302,7 @@ class Ingestor:
             report.written += len(work.write)
             # Stale chunks go only after their replacements are written.
             self.store.delete_ids(work.delete)
+            work.count_in(report)
             if self.progress:
                 self.progress(work.last_source, report.files, report.embedded)
 
