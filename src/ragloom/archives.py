@@ -167,12 +167,21 @@ def is_hidden_member(name: str) -> bool:
     return parts[0] == "__MACOSX" or any(p.startswith(".") and p not in (".", "..") for p in parts)
 
 
-# The LoadLimits a user can change, as they change them.
+# The LoadLimits as a user reads them: how to change the one that is a setting, and
+# what the fixed ones are for (their field names mean nothing outside the code).
 FILE_LIMIT_SETTING = "max_file_mb: RAGLOOM_MAX_FILE_MB or ragloom.toml"
-_USER_SETTINGS = {"max_file_bytes": FILE_LIMIT_SETTING}
+_USER_SETTINGS = {
+    "max_file_bytes": FILE_LIMIT_SETTING,
+    "max_download_bytes": "ragloom's limit for one download",
+    "max_archive_bytes": "ragloom's limit for an archive's unpacked size",
+}
+
+
+def limit_name(setting: str) -> str:
+    """A LoadLimits field as a user reads it."""
+    return _USER_SETTINGS.get(setting, setting)
 
 
 def too_large(size: int, limit: int, setting: str) -> str:
     """The reason for refusing something bigger than a LoadLimits setting."""
-    named = _USER_SETTINGS.get(setting, setting)
-    return f"too large: {size} bytes, over the limit of {limit} ({named})"
+    return f"too large: {size} bytes, over the limit of {limit} ({limit_name(setting)})"

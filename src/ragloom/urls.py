@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from ragloom.archives import load_zip, too_large
+from ragloom.archives import limit_name, load_zip, too_large
 from ragloom.errors import SourceError
 from ragloom.formats import format_for_content_type, parse_or_issue
 from ragloom.globs import PathGlob
@@ -103,7 +103,9 @@ def _download(url: str, limits: LoadLimits, sink: IO[bytes]) -> _Download:
             for chunk in response.iter_bytes():
                 received += len(chunk)
                 if received > limit:
-                    raise SourceError(url, f"download aborted: over {limit} bytes ({setting})")
+                    raise SourceError(
+                        url, f"download aborted: over {limit} bytes ({limit_name(setting)})"
+                    )
                 sink.write(chunk)
             return _Download(final_url, media_type, response.charset_encoding, is_zip)
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
@@ -113,9 +115,9 @@ def _download(url: str, limits: LoadLimits, sink: IO[bytes]) -> _Download:
 def _http_reason(exc: Exception, limits: LoadLimits) -> str:
     """A transport failure as a sentence with what to do about it."""
     if isinstance(exc, httpx.ConnectTimeout):
-        return f"connection timed out after {limits.connect_timeout:g}s (connect_timeout)"
+        return f"connection timed out after {limits.connect_timeout:g}s; check the address"
     if isinstance(exc, httpx.ReadTimeout):
-        return f"timed out: no data for {limits.read_timeout:g}s (read_timeout); try again later"
+        return f"timed out: no data for {limits.read_timeout:g}s; try again later"
     if isinstance(exc, httpx.TimeoutException):
         return f"timed out ({exc})"
     if isinstance(exc, httpx.ConnectError):
