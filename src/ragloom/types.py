@@ -7,12 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    """A JSON object's text as a dict (anything else, or bad JSON: an empty one)."""
-    try:
-        value = json.loads(text) if text.strip() else {}
-    except ValueError:
-        return {}
+def as_metadata(value: Any) -> dict[str, Any]:
+    """Metadata as a dict, also from its JSON text (Milvus Lite returns a JSON field as
+    text, and older ``ragloom serve`` versions sent it so); anything else is empty."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except ValueError:
+            return {}
     return value if isinstance(value, dict) else {}
 
 
@@ -78,13 +80,6 @@ class Hit:
     metadata: dict[str, Any] = field(default_factory=dict)
     dense_score: float | None = None
 
-    def __post_init__(self) -> None:
-        # Milvus Lite gives a JSON field back as its text (and so did `ragloom serve`
-        # before this): the metadata is an object.
-        meta: Any = self.metadata
-        if isinstance(meta, str):
-            object.__setattr__(self, "metadata", _json_object(meta))
-
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape the CLI and HTTP API print."""
         return {
@@ -107,7 +102,7 @@ class Hit:
             rank=int(data["rank"]), score=float(data["score"]), text=str(data["text"]),
             source=str(data["source"]), heading=str(data.get("heading", "")),
             chunk_id=str(data["chunk_id"]), position=int(data.get("position", 0)),
-            metadata=data.get("metadata") or {},
+            metadata=as_metadata(data.get("metadata")),
             dense_score=None if dense is None else float(dense),
         )  # fmt: skip
 

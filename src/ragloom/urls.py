@@ -17,7 +17,7 @@ import httpx
 
 from ragloom.archives import limit_name, load_zip, too_large
 from ragloom.errors import SourceError
-from ragloom.formats import format_for_content_type, parse_or_issue
+from ragloom.formats import format_for_content_type, parse_or_issue, skip_reason
 from ragloom.globs import PathGlob
 from ragloom.limits import LoadLimits
 from ragloom.types import Document, LoadIssue
@@ -62,7 +62,7 @@ def load_url(
         body.seek(0)
         if fmt is None:
             kind = download.media_type or "no Content-Type"
-            yield LoadIssue(url, f"not a document ({kind}); skipped", skipped=True, root=url)
+            yield LoadIssue(url, skip_reason(kind), skipped=True, root=url)
             return
         data = body.read()
     yield parse_or_issue(data, fmt, source=url, root=url, name=name, charset=download.charset)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections import Counter
@@ -136,20 +135,19 @@ def ingest(
 
 #: More files than this that are not documents (a folder of images) make one line.
 _LISTED_SKIPS = 5
-_NOT_A_DOCUMENT = re.compile(r"not a document \((.+)\); skipped")
 
 
 def _skip_lines(skipped: Sequence[dict[str, str]], display: Callable[[str], str]) -> list[str]:
     """A line per skipped input, but files that are not documents, when there are many,
     in one line by extension (``--json`` still lists each)."""
-    kinds = Counter(
-        m.group(1) for item in skipped if (m := _NOT_A_DOCUMENT.fullmatch(item["error"]))
-    )
+    from ragloom.formats import skipped_kind
+
+    kinds = Counter(k for item in skipped if (k := skipped_kind(item["error"])))
     many = sum(kinds.values()) > _LISTED_SKIPS
     lines = [
         f"{display(item['source'])}: {item['error']}"
         for item in skipped
-        if not (many and _NOT_A_DOCUMENT.fullmatch(item["error"]))
+        if not (many and skipped_kind(item["error"]))
     ]
     if many:
         counts = ", ".join(f"{kind} {n}" for kind, n in kinds.most_common())

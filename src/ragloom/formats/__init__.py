@@ -17,6 +17,8 @@ from ragloom.formats.detect import (
     format_for_content_type,
     format_for_name,
     not_a_document,
+    skip_reason,
+    skipped_kind,
 )
 from ragloom.formats.markdown import split_front_matter
 from ragloom.formats.parse import parse_document, parse_or_issue
@@ -30,5 +32,7 @@ __all__ = [
     "not_a_document",
     "parse_document",
     "parse_or_issue",
+    "skip_reason",
+    "skipped_kind",
     "split_front_matter",
 ]

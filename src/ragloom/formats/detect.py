@@ -6,6 +6,7 @@ on; a name with no format is not a document and is skipped with ``not_a_document
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
 from ragloom.types import LoadIssue
@@ -53,5 +54,18 @@ def format_for_content_type(media_type: str, name: str) -> str | None:
 def not_a_document(source: str, name: str, root: str) -> LoadIssue:
     """The skip notice for a file whose extension is not a supported document format."""
     suffix = PurePosixPath(name).suffix.lower()
-    reason = f"not a document ({suffix or 'no file extension'}); skipped"
-    return LoadIssue(source, reason, skipped=True, root=root)
+    return LoadIssue(source, skip_reason(suffix or "no file extension"), skipped=True, root=root)
+
+
+_SKIP_REASON = re.compile(r"not a document \((.+)\); skipped")
+
+
+def skip_reason(kind: str) -> str:
+    """Why an input of ``kind`` (an extension, a media type) is skipped."""
+    return f"not a document ({kind}); skipped"
+
+
+def skipped_kind(reason: str) -> str | None:
+    """The kind a ``skip_reason`` names; None for any other reason."""
+    found = _SKIP_REASON.fullmatch(reason)
+    return found.group(1) if found else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from ragloom.types import Hit
+from ragloom.types import Hit, as_metadata
 
 SearchMode = Literal["dense", "bm25", "hybrid"]
 
@@ -59,7 +59,7 @@ def to_hits(result: Any, mode: SearchMode) -> list[Hit]:
                 heading=entity.get("heading", ""),
                 chunk_id=str(row.get("id", "")),
                 position=int(entity.get("position", 0)),
-                metadata=entity.get("meta") or {},
+                metadata=as_metadata(entity.get("meta")),
                 dense_score=score if mode == "dense" else None,
             )
         )
