@@ -264,3 +264,70 @@ def test_the_offline_testing_sample_in_the_docs_runs_as_written(
     exec(sample.group(1), {"print": lambda *a: printed.append(" ".join(map(str, a)))})
     assert printed[0].startswith("Milvus stores data in MinIO [1]. (Citation(n=1,")
     assert "<question>\nWhere is data stored?\n</question>" in printed[1]
+
+
+def test_paths_and_single_names_are_taken_as_ingest_takes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: delete("docs/a.md") deleted nothing (sources are stored as absolute paths, and a
+    # string was read as its characters); sources="a.md" found nothing; a Path crashed.
+    monkeypatch.chdir(tmp_path)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Looms\n\nA loom holds warp threads under tension.\n")
+    (docs / "b.md").write_text("# Dyes\n\nIndigo dye gives cloth a deep blue colour.\n")
+    with RAG(uri=str(tmp_path / "p.db"), embedder=FakeEmbedder(dim=32)) as rag:
+        assert rag.ingest(Path("docs")).files == 2
+        assert rag.ingest([Path("docs") / "a.md"]).unchanged == 1
+        only_b = rag.search("warp threads loom", k=3, sources="b.md")
+        assert [h.source for h in only_b] == [str(docs / "b.md")]
+        assert rag.search("warp threads loom", k=1, sources=Path("a.md"))[0].heading == "Looms"
+        assert rag.delete("docs/a.md") == 1
+        assert [d.source for d in rag.sources()] == [str(docs / "b.md")]
+        with pytest.raises(ConfigError, match="the question must be a string, not NoneType"):
+            rag.search(None, k=3)  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="k='3': the number of passages"):
+            rag.search("loom", k="3")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match="sources=42: give a path or URL"):
+            rag.ingest(42)  # type: ignore[arg-type]
+
+
+def test_every_chunk_carries_its_document_title(tmp_path: Path) -> None:
+    # The docs promise meta["title"]; only markdown with front matter had one.
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>Gamma page</title></head><body><h1>Gamma page</h1>"
+        "<p>Shuttles carry the weft across the warp.</p></body></html>"
+    )
+    (tmp_path / "e.md").write_text("# Epsilon Title\n\nTreadles lift the harnesses.\n")
+    (tmp_path / "f.md").write_text("---\ntitle: Front\nauthor: Ada\n---\n\nHeddles hold warp.\n")
+    with RAG(uri=str(tmp_path / "t.db"), embedder=FakeEmbedder(dim=32)) as rag:
+        rag.ingest(str(tmp_path))
+        titles = {Path(h.source).name: h.metadata for h in rag.search("warp weft", k=5)}
+        assert titles["page.html"] == {"title": "Gamma page"}
+        assert titles["e.md"] == {"title": "Epsilon Title"}
+        assert titles["f.md"] == {"title": "Front", "author": "Ada"}
+        found = rag.search("warp", k=5, where='meta["title"] == "Gamma page"')
+        assert [Path(h.source).name for h in found] == ["page.html"]
+
+
+def test_a_script_that_never_closes_its_rag_waits_for_the_model_loading(tmp_path: Path) -> None:
+    # QA: a script ending on a handled error, its RAG never closed, aborted ("terminate
+    # called without an active exception", 134) with the model loading in native code.
+    loaded = tmp_path / "loaded"
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys, time\n"
+        "from ragloom import RAG\n"
+        "from ragloom.testing import FakeEmbedder\n"
+        "class Slow(FakeEmbedder):\n"
+        "    def warm_up(self):\n"
+        f"        time.sleep(1.0); open({str(loaded)!r}, 'w').close()\n"
+        f"rag = RAG(uri={str(tmp_path / 'none.db')!r}, embedder=Slow())\n"
+        "print(rag.search('anything', k=3))\n"
+    )
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]" and loaded.exists()

@@ -17,6 +17,7 @@ from ragloom.retrieval import (
     CrossEncoderReranker,
     SearchOptions,
     fuse_weighted,
+    join_headings,
     join_neighbours,
     join_text,
     resolve_mode,
@@ -54,7 +55,7 @@ def rag(tmp_path: Path) -> Iterator[RAG]:
 
 
 def h(chunk_id: str, score: float, source: str = "a.md", position: int = 0, text: str = "") -> Hit:
-    return Hit(1, score, text or chunk_id, source, "", chunk_id, position)
+    return Hit(1, score, text or chunk_id, source, f"H {chunk_id}", chunk_id, position)
 
 
 # -- modes on Milvus Lite ----------------------------------------------------------------------
@@ -146,9 +147,17 @@ def test_adjacent_candidates_become_one_passage() -> None:
     joined = join_neighbours(hits, pool=4)
     # a2 takes its better-ranked neighbour a1 (listed first in the text); a3 stays alone;
     # b1 is outside the pool, so b0 has no partner.
-    assert [(x.chunk_id, x.text) for x in joined] == [
-        ("a2", "one\n\ntwo"), ("b0", "bee"), ("a3", "three"), ("b1", "bee one"),
+    assert [(x.text, x.score) for x in joined] == [
+        ("one\n\ntwo", 0.9), ("bee", 0.8), ("three", 0.6), ("bee one", 0.1),
     ]  # fmt: skip
+    # The joined passage is named by where it begins: a1's id, heading and position
+    # (a citation of it sent readers to a2's section, below where the text starts).
+    assert (joined[0].chunk_id, joined[0].position) == ("a1", 1)
+    assert joined[0].heading == "H a1 – H a2"
+    assert join_headings("Guide > Install", "Guide > Configure") == "Guide > Install – Configure"
+    assert join_headings("m > page 1", "m > page 2") == "m > page 1 – page 2"
+    assert join_headings("Guide > A > x", "Guide > B") == "Guide > A > x – B"
+    assert join_headings("Guide > A", "Guide > A") == "Guide > A"
 
 
 def test_a_section_cut_in_two_comes_back_whole(tmp_path: Path) -> None:
@@ -334,6 +343,12 @@ def test_server_without_bm25_searches_dense_and_says_so_once(
         assert [x.chunk_id for x in first] == [x.chunk_id for x in dense]
         warnings = [rec for rec in caplog.records if "needs BM25" in rec.getMessage()]
         assert len(warnings) == 1
+        # Milvus 2.3 takes only prefix LIKE patterns: source globs still filter (QA: every
+        # --source failed with Milvus's parser error).
+        for pattern in ("auth.md", "faq/*.md", str(folder / "faq" / "auth.md")):
+            only = r.search("Where is data kept?", 3, sources=[pattern])
+            assert only and {Path(h.source).name for h in only} == {"auth.md"}, pattern
+        assert r.search("Where is data kept?", 3, sources=["*.pdf"]) == []
     run = ragloom("search", "password length", "--uri", milvus_server, "--collection", name)
     assert run.code == 0, run.stderr
     assert run.stderr.count("needs BM25") == 1 and run.stderr.count("\n") == 1

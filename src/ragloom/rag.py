@@ -2,38 +2,39 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ragloom.abstention import Coverage, absent_names, unknown_names
+from ragloom.asking import Asking
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings, override, redact_uri
 from ragloom.embedders import Embedder, make_embedder
-from ragloom.errors import CollectionMismatchError
+from ragloom.errors import CollectionMismatchError, ConfigError
 from ragloom.retrieval import SearchOptions, retrieve
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode, StoredDocument
-from ragloom.types import Answer, Hit, IngestReport
+from ragloom.types import Hit, IngestReport
 
 if TYPE_CHECKING:
-    from ragloom.answer import Templates
-    from ragloom.llms import LLM, ProviderChoice, Reliability
     from ragloom.loaders import LoadLimits
     from ragloom.sync import ProgressFn
 
 log = logging.getLogger(__name__)
 
-#: Passages retrieved for an answer, unless ``k`` is given.
-ASK_K = 5
+#: Seconds an exiting process waits for a model still loading in the background.
+_WARM_UP_EXIT_WAIT = 60.0
+
+#: One or more sources: a path (``str`` or ``os.PathLike``), a URL, or a list of them.
+Names = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
-class RAG:
+class RAG(Asking):
     """Ask-your-documents over one Milvus collection.
 
     >>> rag = RAG(uri="./ragloom.db")            # doctest: +SKIP
@@ -80,6 +81,7 @@ class RAG:
             # A process that exits while the model is still loading in native code aborts
             # ("terminate called without an active exception", exit status 134).
             self._warm_up_thread.join()
+            atexit.unregister(self._warm_up_thread.join)
         self.store.close()
 
     @cached_property
@@ -125,6 +127,9 @@ class RAG:
 
             self._warm_up_thread = threading.Thread(target=_quietly, args=(warm_up,), daemon=True)
             self._warm_up_thread.start()
+            # A RAG never closed (a script that ends on an error): the process waits for
+            # the model to finish loading instead of aborting in its native code.
+            atexit.register(self._warm_up_thread.join, _WARM_UP_EXIT_WAIT)
 
     def chunk_settings(self, splitter: str | None = None) -> ChunkSettings:
         """How documents are cut, fitted to the embedder's window."""
@@ -137,7 +142,7 @@ class RAG:
 
     def ingest(
         self,
-        sources: Sequence[str] | str,
+        sources: Names,
         *,
         glob: str | None = None,
         splitter: str | None = None,
@@ -148,8 +153,7 @@ class RAG:
         progress: ProgressFn | None = None,
     ) -> IngestReport:
         """Load, chunk, embed and store ``sources`` (files, folders, zips, URLs)."""
-        if isinstance(sources, str):
-            sources = [sources]
+        sources = _names(sources, "sources")
         chunking = self.chunk_settings(splitter)
         wanted = CollectionInfo(
             embedder=self.embedder.name,
@@ -220,7 +224,7 @@ class RAG:
         *,
         mode: SearchMode | None = None,
         where: str | None = None,
-        sources: Sequence[str] = (),
+        sources: Names = (),
         rerank: str | None = None,
     ) -> list[Hit]:
         """The ``k`` passages that best answer ``query``, best first.
@@ -230,6 +234,11 @@ class RAG:
         ``heading``, ``position``, ``meta[...]``...); ``sources`` are shell-style globs on
         the source path; ``rerank`` names a cross-encoder to reorder the passages with.
         """
+        if not isinstance(query, str):
+            raise ConfigError(f"the question must be a string, not {type(query).__name__}")
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise ConfigError(f"k={k!r}: the number of passages must be a whole number")
+        sources = _names(sources, "sources")
         self._warm_up_in_background()
         embedder = self._query_embedder()
         info = self.store.info()
@@ -251,9 +260,13 @@ class RAG:
         """The documents in the collection."""
         return self.store.documents()
 
-    def delete(self, sources: Sequence[str]) -> int:
-        """Remove documents by source; returns the number of chunks deleted."""
-        deleted = self.store.delete_sources(sources)
+    def delete(self, sources: Names) -> int:
+        """Remove documents by source, named as ``ingest`` was given them or as
+        ``sources()`` lists them (a relative path is taken from the working directory);
+        returns the number of chunks deleted (0 when none of them is stored)."""
+        from ragloom.loaders import source_name
+
+        deleted = self.store.delete_sources([source_name(s) for s in _names(sources, "sources")])
         self.store.flush()
         return deleted
 
@@ -274,193 +287,6 @@ class RAG:
             "bm25": info.bm25 if info else None,
         }
 
-    # -- answers -----------------------------------------------------------------------
-
-    def ask(
-        self,
-        question: str,
-        k: int = ASK_K,
-        *,
-        llm: str | LLM | None = None,
-        model: str | None = None,
-        mode: SearchMode | None = None,
-        where: str | None = None,
-        sources: Sequence[str] = (),
-    ) -> Answer:
-        """Answer ``question`` from the ``k`` best passages, with checked citations.
-
-        ``llm`` names a provider (``deepseek``, ``lepton``, ``gemini``, ``openai``,
-        ``none``) or is any ``LLM``; by default the settings', else the first whose key
-        is set, else ``none`` (an extractive answer).
-        """
-        from ragloom.answer import final_answer
-
-        items = self.stream(
-            question, k, llm=llm, model=model, mode=mode, where=where, sources=sources,
-            stream=False,
-        )  # fmt: skip
-        return final_answer(items)
-
-    def stream(
-        self,
-        question: str,
-        k: int = ASK_K,
-        *,
-        llm: str | LLM | None = None,
-        model: str | None = None,
-        mode: SearchMode | None = None,
-        where: str | None = None,
-        sources: Sequence[str] = (),
-        stream: bool = True,
-    ) -> Iterator[str | Answer]:
-        """Like ``ask``, yielding the answer's text as it is written, then the ``Answer``.
-
-        When no passage is relevant enough (see ``relevance``) the documents are said
-        not to cover the question and the model is not called.
-        """
-        from ragloom.answer import abstain, fit_passages, stream_answer
-
-        chosen = self.get_llm(llm, model)
-        notes = [self._choice_note(llm, chosen)]
-        hits = self.search(question, k, mode=mode, where=where, sources=sources)
-        coverage = self.coverage(question, hits, mode=mode, where=where, sources=sources)
-        relevance = coverage.relevance
-        if coverage.abstain:
-            if chosen.provider != "none":  # an extractive answer has no model to ask
-                notes[0] = f"{chosen.provider} ({chosen.model}) was not asked"
-            notes.append(coverage.note() or "")
-            answer = abstain(question, hits, chosen, coverage, notes)
-            yield answer.text
-            yield answer
-            return
-        passages = fit_passages(hits, self.settings.context_tokens)
-        yield from stream_answer(
-            question, passages, chosen, self.templates(), stream=stream,
-            relevance=relevance, notes=notes,
-        )  # fmt: skip
-
-    def relevance(
-        self,
-        question: str,
-        hits: Sequence[Hit] = (),
-        *,
-        mode: SearchMode | None = None,
-        where: str | None = None,
-        sources: Sequence[str] = (),
-    ) -> float | None:
-        """How well the collection covers ``question``: the best passage's dense score.
-
-        Dense scores are cosine similarities whatever the search mode (fused hybrid
-        scores say nothing about relevance on their own), so abstention compares this to
-        one calibrated threshold.  ``hits`` that carry their dense scores (from a dense
-        or a weighted hybrid search) are reused; otherwise a dense search asks.
-        """
-        scored = [h.dense_score for h in hits if h.dense_score is not None]
-        if scored:
-            return max(scored)
-        best = self.search(question, 1, mode="dense", where=where, sources=sources)
-        return best[0].score if best else None
-
-    def coverage(
-        self,
-        question: str,
-        hits: Sequence[Hit] = (),
-        *,
-        mode: SearchMode | None = None,
-        where: str | None = None,
-        sources: Sequence[str] = (),
-    ) -> Coverage:
-        """Whether to answer ``question`` from ``hits`` or decline without asking a
-        model: no passage relevant enough, or a name the documents (or the passages
-        found) never use (see ``ragloom.abstention``)."""
-        if not hits:
-            return Coverage(
-                relevance=None, threshold=self.abstain_threshold(), found=False,
-                filtered=bool(where or sources),
-            )  # fmt: skip
-        relevance = self.relevance(question, hits, mode=mode, where=where, sources=sources)
-        threshold = self.abstain_threshold()
-        checked = Coverage(relevance=relevance, threshold=threshold)
-        if checked.too_weak or not self.settings.abstain_unknown_names:
-            return checked
-        unknown = unknown_names(question, self._mentions)
-        passages = [f"{hit.heading}\n{hit.text}" for hit in hits]
-        absent = absent_names(question, passages, skip=unknown)
-        return replace(checked, unknown_names=unknown, absent_names=absent)
-
-    def _mentions(self, word: str) -> bool:
-        found = self.store.mentions(word)
-        return True if found is None else found
-
-    def abstain_threshold(self) -> float | None:
-        """The dense score below which ragloom abstains: configured, else calibrated for
-        the embedder, else None (abstain only when nothing is found)."""
-        from ragloom.answer import CALIBRATED_ABSTAIN_SCORES
-
-        if self.settings.abstain_score is not None:
-            return self.settings.abstain_score
-        return CALIBRATED_ABSTAIN_SCORES.get(self._query_embedder().name)
-
-    def llm_choice(self, llm: str | None = None) -> ProviderChoice:
-        """Which provider answers, and why: ``llm``, else the settings, else the first
-        provider whose key is set, else ``none``."""
-        from ragloom.llms import choose_provider
-
-        if llm:
-            return choose_provider(llm, "--llm")
-        if self.settings.llm:
-            # Said as the user set it: the variable, else the setting (ragloom.toml, RAG()).
-            via = "RAGLOOM_LLM" if os.environ.get("RAGLOOM_LLM", "").strip() else "llm ="
-            return choose_provider(self.settings.llm, via)
-        return choose_provider(None)
-
-    def get_llm(self, llm: str | LLM | None = None, model: str | None = None) -> LLM:
-        """The model that answers (built once per provider and model)."""
-        from ragloom.llms import make_llm
-
-        if llm is not None and not isinstance(llm, str):
-            return llm
-        choice = self.llm_choice(llm)
-        # The configured model is for the configured provider (any, when none is set).
-        configured = not self.settings.llm or choice.name == self.settings.llm.strip().lower()
-        model = model or (self.settings.llm_model if configured else None)
-        cache: dict[tuple[str, str | None], LLM] = self.__dict__.setdefault("_llms", {})
-        key = (choice.name, model)
-        if key not in cache:
-            cache[key] = make_llm(choice.name, model, self.reliability())
-        return cache[key]
-
-    def reliability(self) -> Reliability:
-        """Timeouts, deadline and retries for model calls, from the settings."""
-        from ragloom.llms import Reliability
-
-        s = self.settings
-        return Reliability(
-            connect_timeout=s.llm_connect_timeout, read_timeout=s.llm_read_timeout,
-            deadline=s.llm_deadline, retries=s.llm_retries, backoff=s.llm_retry_delay,
-        )  # fmt: skip
-
-    def templates(self) -> Templates:
-        """The prompt templates: the defaults, or those the settings replace."""
-        from ragloom.answer import DEFAULT_SYSTEM, DEFAULT_USER, Templates
-
-        return Templates(
-            system=self.settings.system_prompt or DEFAULT_SYSTEM,
-            user=self.settings.user_prompt or DEFAULT_USER,
-        )
-
-    def _choice_note(self, llm: str | LLM | None, chosen: LLM) -> str:
-        from ragloom.answer import NO_LLM_HINT
-
-        if llm is not None and not isinstance(llm, str):
-            return f"answered by {chosen.provider} ({chosen.model})"
-        choice = self.llm_choice(llm)
-        if chosen.provider == "none":
-            note = f"extractive answer, no language model ({choice.reason})"
-            # Asked for by name (--llm none, llm = "none"): no need to say how to change it.
-            return note if llm or self.settings.llm else f"{note}: {NO_LLM_HINT}"
-        return f"answered by {chosen.provider} ({chosen.model}): {choice.reason}"
-
 
 def _quietly(load: Any) -> None:
     """Run a warm-up; a failure shows again, with its message, on first real use."""
@@ -475,3 +301,17 @@ def _embedder_from_name(name: str, settings: Settings) -> Embedder:
     kind, _, model = name.partition(":")
     spec = kind if kind == "milvus-default" else f"{kind}:{model}" if model else kind
     return make_embedder(spec, batch_size=settings.batch_size, cache_dir=settings.cache_dir or None)
+
+
+def _names(value: Names, what: str) -> list[str]:
+    """``value`` as a list of names: one string or path is a list of one."""
+    items = [value] if isinstance(value, str | os.PathLike) else value
+    try:
+        names = [os.fspath(item) for item in items]
+    except TypeError:
+        raise ConfigError(
+            f"{what}={value!r}: give a path or URL (str or pathlib.Path), or a list of them"
+        ) from None
+    if not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"{what}={value!r}: give paths as text, not bytes")
+    return names

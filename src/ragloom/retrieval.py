@@ -138,15 +138,24 @@ def combine_filters(*exprs: str | None) -> str:
     return " and ".join(f"({p})" for p in parts)
 
 
+def names_filter(sources: Sequence[str]) -> str:
+    """A Milvus expression matching exactly these sources."""
+    return "source in [" + ", ".join(f'"{_escape(s)}"' for s in sources) + "]"
+
+
 def matches_sources(hit: Hit, patterns: Sequence[str]) -> bool:
-    """Exact glob check for hits pre-filtered by ``source_filter``: an absolute pattern
-    (``/docs/*.md``, ``https://...``) matches the whole source, a relative one
-    (``faq/*.md``, ``*.pdf``, ``docs.zip::en/*.md``) its end from a path separator on
-    (``b.md`` is not ``ab.md``); an archive member (``docs.zip::en/faq/a.md``) also by its
-    path inside the archive."""
-    names = [hit.source]
-    if "::" in hit.source:
-        names.append(hit.source.split("::", 1)[1])
+    """Exact glob check for hits pre-filtered by ``source_filter`` (see ``matches``)."""
+    return matches(hit.source, patterns)
+
+
+def matches(source: str, patterns: Sequence[str]) -> bool:
+    """Whether ``source`` matches one of the globs: an absolute pattern (``/docs/*.md``,
+    ``https://...``) matches the whole source, a relative one (``faq/*.md``, ``*.pdf``,
+    ``docs.zip::en/*.md``) its end from a path separator on (``b.md`` is not ``ab.md``);
+    an archive member (``docs.zip::en/faq/a.md``) also by its path inside the archive."""
+    names = [source]
+    if "::" in source:
+        names.append(source.split("::", 1)[1])
     for pattern in patterns:
         absolute = pattern.startswith("/") or "://" in pattern
         for name in names:
@@ -196,6 +205,20 @@ def join_text(before: str, after: str) -> str:
     return before.rstrip() + "\n\n" + after.lstrip()
 
 
+def join_headings(first: str, second: str) -> str:
+    """The heading of two consecutive sections as one passage: ``Guide > Install`` and
+    ``Guide > Configure`` -> ``Guide > Install – Configure`` (PDF pages: ``page 1 – page
+    2``); the same heading stays as it is."""
+    if first == second or not second:
+        return first
+    a, b = first.split(" > "), second.split(" > ")
+    same = 0
+    while same < min(len(a), len(b)) - 1 and a[same] == b[same]:
+        same += 1
+    tail = f"{' > '.join(a[same:])} – {' > '.join(b[same:])}"
+    return " > ".join([*a[:same], tail])
+
+
 def join_neighbours(hits: Sequence[Hit], pool: int) -> list[Hit]:
     """Hits with each one among the first ``pool`` joined to an adjacent chunk of its
     document that is also among them (the better ranked of its two neighbours)."""
@@ -217,7 +240,14 @@ def join_neighbours(hits: Sequence[Hit], pool: int) -> list[Hit]:
         first, second = (other, hit) if other.position < hit.position else (hit, other)
         dense = [s for s in (hit.dense_score, other.dense_score) if s is not None]
         joined = join_text(first.text, second.text)
-        out.append(replace(hit, text=joined, dense_score=max(dense) if dense else None))
+        # Identified by where the passage begins (its first chunk's id and position), headed
+        # by both sections, ranked where the better of the two was.
+        best = max(dense) if dense else None
+        heading = join_headings(first.heading, second.heading)
+        out.append(
+            replace(first, rank=hit.rank, score=hit.score, text=joined, heading=heading,
+                    dense_score=best)
+        )  # fmt: skip
     return out
 
 
@@ -288,6 +318,12 @@ def _candidates(
     return store.search(query, found, want, mode, expr, pool=want)
 
 
+def _prefix_like_only(exc: StoreError) -> bool:
+    """Milvus refused a LIKE pattern that does not end in ``%`` (2.3: "only prefix
+    pattern match like ab% is supported")."""
+    return "prefix pattern" in str(exc)
+
+
 def retrieve(
     store: MilvusStore,
     embedder: Embedder,
@@ -302,7 +338,7 @@ def retrieve(
     if not query.strip():
         raise ConfigError("the question is empty: ask something")
     if k < 1:
-        raise ConfigError(f"-k {k}: ask for at least one passage")
+        raise ConfigError(f"k={k}: ask for at least one passage")
     opts = options or SearchOptions()
     if opts.fusion not in FUSIONS:
         raise ConfigError(f"fusion {opts.fusion!r}: use one of {', '.join(FUSIONS)}")
@@ -315,7 +351,18 @@ def retrieve(
     expr = combine_filters(where, source_filter(sources) if sources else None)
     want = max(k, opts.candidates) * (4 if sources else 1)
     try:
-        hits = _candidates(store, embedder, query, chosen, expr, want, opts)
+        try:
+            hits = _candidates(store, embedder, query, chosen, expr, want, opts)
+        except StoreError as exc:
+            if not (sources and _prefix_like_only(exc)):
+                raise
+            # Milvus before 2.4 takes only prefix LIKE patterns ("ab%"): the globs are
+            # matched here against the stored documents, and Milvus filters by name.
+            names = [d.source for d in store.documents() if matches(d.source, sources)]
+            if not names:
+                return []
+            expr = combine_filters(where, names_filter(names))
+            hits = _candidates(store, embedder, query, chosen, expr, want, opts)
     except StoreError as exc:
         if where and where.strip() in str(exc):  # Milvus quotes the filter it refused
             detail = str(exc).split(" failed: ", 1)[-1]

@@ -100,6 +100,9 @@ def chunk_document(
     else:
         pieces = _markdown_pieces(doc, settings, Measure.of(count_tokens))
     doc_hash = document_hash(doc)
+    # Every chunk can be filtered by its document's title (meta["title"]), whatever the
+    # format; front matter's own fields, a title among them, stay as written.
+    metadata = {"title": doc.title, **doc.metadata} if doc.title else dict(doc.metadata)
     return [
         Chunk(
             id=chunk_id(doc.source, position, text),
@@ -111,7 +114,7 @@ def chunk_document(
             doc_hash=doc_hash,
             doc_chunks=len(pieces),
             embed_text=embed_text,
-            metadata=dict(doc.metadata),
+            metadata=metadata,
         )
         for position, (heading, text, embed_text) in enumerate(pieces)
     ]
