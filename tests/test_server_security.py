@@ -11,7 +11,15 @@ import pytest
 
 from ragloom.loaders import LoadLimits
 from ragloom.server import UploadLimits
-from tests.server_helpers import STORAGE_FAQ, ingest, running_server, upload, zip_bytes
+from ragloom.server.uploads import SUPPORTED
+from tests.server_helpers import (
+    STORAGE_FAQ,
+    ingest,
+    running_server,
+    upload,
+    wait_for_job,
+    zip_bytes,
+)
 
 pytestmark = pytest.mark.timeout(60)
 KEY = "s3cret-key"
@@ -131,7 +139,7 @@ def test_an_archive_with_unsafe_members_is_refused_whole(
     response = upload(client, {"docs.zip": archive})
     assert response.status_code == 400
     message = response.json()["error"]["message"]
-    assert f"unsafe member path {member!r}" in message and "nothing was ingested" in message
+    assert f"unsafe member path {member!r}" in message and "nothing in it was ingested" in message
     assert uploads(server) == before
     assert not any("escape" in s["source"] for s in client.get("/v1/sources").json()["sources"])
 
@@ -163,6 +171,42 @@ def test_too_many_files_and_duplicates_are_refused(client: httpx.Client) -> None
     parts = [("files", ("same.md", b"# A\n\na")), ("files", ("same.md", b"# B\n\nb"))]
     twice = client.post("/v1/ingest", files=parts)
     assert twice.status_code == 400 and "same file name twice" in twice.json()["error"]["message"]
+
+
+def test_one_bad_file_does_not_refuse_the_others(
+    client: httpx.Client, server: tuple[str, Path]
+) -> None:
+    # QA: a note and an empty file chosen together: 400 "empty.md is empty", and the
+    # note was not ingested either; a .docx among them made the whole upload 415.
+    bad_zip = zip_bytes({"../up.md": "# Up\n\nout"})
+    files = {
+        "note.md": "# Note\n\nWeavers count picks per inch.",
+        "empty.md": "",
+        "thing.docx": "PK",
+    }  # fmt: skip (this server takes 3 files a request)
+    response = upload(client, files)
+    assert response.status_code == 202, response.text
+    job = response.json()["job"]
+    assert job["files"] == ["note.md"]
+    refused = {r["name"]: r["error"] for r in job["refused"]}
+    assert refused["empty.md"] == "empty.md is empty"
+    assert "not a document ragloom reads" in refused["thing.docx"]
+    done = wait_for_job(client, job["id"])
+    assert done["status"] == "done" and done["result"]["added"] == 1
+    assert {e["name"] for e in done["result"]["errors"]} == {"empty.md", "thing.docx"}
+    kept = uploads(server)
+    assert "note.md" in kept and not {"empty.md", "thing.docx"} & set(kept)
+    # An unsafe archive is refused on its own too.
+    with_zip = upload(client, {"note2.md": "# Note\n\nA reed spaces the warp.", "bad.zip": bad_zip})
+    assert with_zip.status_code == 202
+    assert "unsafe member path" in with_zip.json()["job"]["refused"][0]["error"]
+    wait_for_job(client, with_zip.json()["job"]["id"])
+    # Every file refused: the request is, naming each.
+    response = upload(client, {"a.md": "", "b.exe": "x"})
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "a.md is empty; b.exe: not a document ragloom reads; send " + SUPPORTED
+    )
 
 
 def test_a_safe_archive_is_ingested_and_kept(

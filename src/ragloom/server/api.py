@@ -128,8 +128,8 @@ async def ingest(
     """Upload documents or archives; they are ingested by a background job."""
     service = service_of(request)
     staging = service.uploads_dir / ".incoming" / uuid.uuid4().hex
-    staged = await stage_uploads(files, staging, service.options.limits)
-    job = service.jobs.submit(Job(staged))
+    staged, refused = await stage_uploads(files, staging, service.options.limits)
+    job = service.jobs.submit(Job(staged, refused=refused))
     return JSONResponse(
         {"job": job.to_dict()}, status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ragloom.errors import RagloomError
-from ragloom.server.uploads import StagedFile
+from ragloom.server.uploads import Refused, StagedFile
 
 log = logging.getLogger("ragloom.server")
 
@@ -30,11 +30,13 @@ class Job:
     """One ingest request: its files, where it is, and what it did.
 
     ``status`` is ``done`` once the ingest ran, even when some documents failed (they
-    are in ``result["errors"]``); ``failed`` when the ingest itself could not run
+    are in ``result["errors"]``, with the upload's files ``refused`` as they arrived);
+    ``failed`` when the ingest itself could not run
     (``error`` says why).
     """
 
     files: list[StagedFile]
+    refused: list[Refused] = field(default_factory=list)  # files of the upload not taken
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     status: JobStatus = "queued"
     documents_done: int = 0
@@ -63,6 +65,7 @@ class Job:
             "id": self.id,
             "status": self.status,
             "files": [f.name for f in self.files],
+            "refused": [r.to_dict() for r in self.refused],
             "progress": {
                 "documents_done": done,
                 "documents_total": total,

@@ -251,6 +251,7 @@ class Service:
         self._drop_unread(targets)
         for entry in (*report["skipped"], *report["errors"]):
             entry["name"] = self.display(entry["source"])
+        report["errors"].extend(r.to_dict() for r in job.refused)
         report["plan"] = {k: [self.display(s) for s in v] for k, v in report["plan"].items()}
         return report
 

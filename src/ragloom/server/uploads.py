@@ -1,10 +1,11 @@
 """Uploaded documents: request size limits, safe names, archives checked before a job.
 
-Uploads are checked as they arrive and refused whole (nothing is ingested) when a
-request is too large, a name is not a plain file name, or an archive has a member
-whose path is absolute or climbs out with ``..``.  Reading them is the loaders' job
-(``ragloom.loaders`` / ``ragloom.archives``: bounded reads, zip-bomb checks), once the
-ingest job runs.
+Uploads are checked as they arrive.  A request is refused whole when it is too large,
+has too many files or one name twice; a file is refused on its own (the others go on)
+when its name is not a plain file name of a supported kind, it is empty or too large, or
+it is an archive that cannot be read or has a member whose path is absolute or climbs
+out with ``..``.  Reading them is the loaders' job (``ragloom.loaders`` /
+``ragloom.archives``: bounded reads, zip-bomb checks), once the ingest job runs.
 """
 
 from __future__ import annotations
@@ -43,6 +44,19 @@ class UploadLimits:
     max_files: int = 100
     max_archive_members: int = 10_000
     load: LoadLimits = field(default_factory=lambda: DEFAULT_LIMITS)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An uploaded file refused on its own: its name, the HTTP status and why."""
+
+    name: str
+    status: int
+    error: str
+
+    def to_dict(self) -> dict[str, str]:
+        """As an ingest report lists what it could not read."""
+        return {"source": self.name, "name": self.name, "error": self.error}
 
 
 @dataclass(frozen=True)
@@ -141,7 +155,7 @@ def check_archive(path: Path, name: str, limits: UploadLimits) -> int:
             raise HTTPException(
                 400,
                 f"{name}: unsafe member path {info.filename!r} (absolute or with '..');"
-                " archive refused, nothing was ingested",
+                " the archive is refused, nothing in it was ingested",
             )
     declared = sum(info.file_size for info in members)
     if declared > limits.load.max_archive_bytes:
@@ -159,38 +173,59 @@ def check_archive(path: Path, name: str, limits: UploadLimits) -> int:
 
 async def stage_uploads(
     files: list[UploadFile], staging: Path, limits: UploadLimits
-) -> list[StagedFile]:
-    """Save ``files`` into ``staging`` (created), checked; on any refusal nothing is kept."""
+) -> tuple[list[StagedFile], list[Refused]]:
+    """Save ``files`` into ``staging`` (created), checked: those kept, and those refused
+    on their own.  When every file is refused, so is the request (nothing is kept)."""
     if not files:
         raise HTTPException(400, f"no file uploaded: send {SUPPORTED} as multipart 'files'")
     if len(files) > limits.max_files:
         raise HTTPException(413, f"{len(files)} files, over the limit of {limits.max_files}")
-    names = [safe_name(f.filename) for f in files]
+    named: list[tuple[int, UploadFile, str]] = []
+    refused: list[tuple[int, Refused]] = []  # by their place in the upload
+    for n, upload in enumerate(files):
+        try:
+            named.append((n, upload, safe_name(upload.filename)))
+        except HTTPException as exc:
+            refused.append((n, Refused(upload.filename or "", exc.status_code, str(exc.detail))))
+    names = [name for _, _, name in named]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise HTTPException(400, f"the same file name twice: {', '.join(duplicates)}")
     staging.mkdir(parents=True, exist_ok=True)
     staged = []
     try:
-        for upload, name in zip(files, names, strict=True):
-            target = staging / name
-            is_zip = name.lower().endswith(".zip")
-            limit = limits.max_request_bytes if is_zip else limits.load.max_file_bytes
-            size = 0
-            with target.open("wb") as out:
-                while block := await upload.read(_COPY_BLOCK):
-                    size += len(block)
-                    if size > limit:
-                        hint = "--max-upload-mb" if is_zip else FILE_LIMIT_SETTING
-                        raise too_large(name, size, limit, hint)
-                    await anyio.to_thread.run_sync(out.write, block)
-            if size == 0:
-                raise HTTPException(400, f"{name} is empty")
-            documents = 1
-            if is_zip:
-                documents = await anyio.to_thread.run_sync(check_archive, target, name, limits)
-            staged.append(StagedFile(name, target, documents))
+        for n, upload, name in named:
+            try:
+                staged.append(await _stage(upload, staging / name, limits))
+            except HTTPException as exc:
+                (staging / name).unlink(missing_ok=True)
+                refused.append((n, Refused(name, exc.status_code, str(exc.detail))))
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return staged
+    ordered = [r for _, r in sorted(refused, key=lambda pair: pair[0])]
+    if not staged:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise HTTPException(ordered[0].status, "; ".join(r.error for r in ordered))
+    return staged, ordered
+
+
+async def _stage(upload: UploadFile, target: Path, limits: UploadLimits) -> StagedFile:
+    """Copy one upload to ``target`` and check it (HTTPException when refused)."""
+    name = target.name
+    is_zip = name.lower().endswith(".zip")
+    limit = limits.max_request_bytes if is_zip else limits.load.max_file_bytes
+    size = 0
+    with target.open("wb") as out:
+        while block := await upload.read(_COPY_BLOCK):
+            size += len(block)
+            if size > limit:
+                hint = "--max-upload-mb" if is_zip else FILE_LIMIT_SETTING
+                raise too_large(name, size, limit, hint)
+            await anyio.to_thread.run_sync(out.write, block)
+    if size == 0:
+        raise HTTPException(400, f"{name} is empty")
+    documents = 1
+    if is_zip:
+        documents = await anyio.to_thread.run_sync(check_archive, target, name, limits)
+    return StagedFile(name, target, documents)
