@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ragloom.answer import DEFAULT_SYSTEM, NO_ANSWER
+from ragloom.answer import DEFAULT_SYSTEM, NO_ANSWER, NO_MATCH
 from ragloom.cli import app
 from ragloom.cli.answer import EXTRACTIVE_LABEL
 from ragloom.testing import Cut, FakeGeminiServer, FakeOpenAIServer, Hang, HttpError
@@ -245,6 +245,9 @@ def test_a_filter_matching_nothing_says_so(db: str) -> None:
     assert run.code == 0, run.stderr
     assert "no passages match --where/--source: loosen the filter" in run.stderr
     assert "ingest documents first" not in run.stderr
+    # QA: the answer said "no passage is relevant enough", under the label of an
+    # extractive answer ("sentences quoted from your documents") though it quotes nothing.
+    assert run.stdout.strip() == NO_MATCH and EXTRACTIVE_LABEL not in run.stdout
 
 
 def test_unrelated_question_abstains_without_the_model(

@@ -30,7 +30,12 @@ CHROMIUM_ARGS = [
 ANSWER = (
     "Milvus keeps inserted data in object storage such as MinIO or S3 [1], metadata in etcd [1]."
 )
-FOLLOW_UP = "Its metadata is kept in etcd [1]."
+#: In markdown, as models write: the page shows what the marks mean.
+FOLLOW_UP = (
+    "Its **metadata** is kept in `etcd` [1].\n\n```yaml\netcd:\n  endpoints: [localhost:2379]\n```"
+)
+#: An unbroken word longer than the conversation is wide (a path, a URL).
+LONG_WORD = "/srv/" + "very_long_directory_name_" * 14 + "milvus.yaml"
 #: Where to keep the screenshots too (they are always taken in the test's temp folder).
 KEEP_SCREENSHOTS = os.environ.get("RAGLOOM_SCREENSHOT_DIR")
 
@@ -70,7 +75,11 @@ def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> No
             page.goto(url + "/")
             page.wait_for_selector("#sources .muted:has-text('No documents yet')")
 
-            page.set_input_files("#file-input", str(document))
+            # By keyboard: Tab to "choose files", Enter opens the file chooser.
+            page.focus("#dropzone")
+            with page.expect_file_chooser() as chooser:
+                page.keyboard.press("Enter")
+            chooser.value.set_files(str(document))
             page.wait_for_selector(".upload.done", timeout=30_000)
             assert "1 document added" in page.inner_text(".upload.done")
             page.wait_for_selector("#sources .source-name:has-text('storage_faq.md')")
@@ -97,13 +106,24 @@ def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> No
             page.keyboard.press("Escape")
 
             # A follow-up: the page sends the conversation, the model rewrites the question.
-            provider.enqueue(Reply("Where does Milvus keep its metadata?"), Reply(FOLLOW_UP))
-            page.fill("#question", "And the metadata?")
+            # On a laptop-sized window, with a long path in it (QA: the page scrolled
+            # sideways at 821-1220 px, cutting off the top bar and the sidebar).
+            page.set_viewport_size({"width": 900, "height": 800})
+            rewritten = f"Where does Milvus keep its metadata ({LONG_WORD})?"
+            provider.enqueue(Reply(rewritten), Reply(FOLLOW_UP))
+            page.fill("#question", f"And the metadata in {LONG_WORD}?")
             page.press("#question", "Enter")
             second = page.locator(".message.assistant").nth(1)
             second.locator(".source-card").wait_for(timeout=30_000)
-            assert "searched for: Where does Milvus keep its metadata?" in second.inner_text()
-            assert "etcd [1]" in second.inner_text()
+            assert "searched for: Where does Milvus keep its metadata" in second.inner_text()
+            assert "Its metadata is kept in etcd [1]." in second.inner_text()
+            assert second.locator(".answer-text > strong").inner_text() == "metadata"
+            assert second.locator(".answer-text > code").inner_text() == "etcd"
+            assert "endpoints:" in second.locator("pre.code").inner_text()
+            assert "**" not in second.inner_text() and "```" not in second.inner_text()
+            wide = "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
+            assert page.evaluate(wide) <= 0
+            page.screenshot(path=str(tmp_path / "narrow.png"))
             assert "Assistant: " + ANSWER in provider.chat_texts()[-2]
 
             assert not errors, errors
@@ -113,7 +133,7 @@ def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> No
     assert data.startswith(b"\x89PNG") and len(data) > 10_000
     if KEEP_SCREENSHOTS:
         Path(KEEP_SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        for name in ("answer.png", "passage.png"):
+        for name in ("answer.png", "passage.png", "narrow.png"):
             (Path(KEEP_SCREENSHOTS) / name).write_bytes((tmp_path / name).read_bytes())
     assert provider.requests_to("chat")[0].body["stream"] is True
 
@@ -390,6 +410,7 @@ def test_new_during_an_answer_stops_it_and_starts_afresh(browser: Any, tmp_path:
         page.wait_for_function(STREAMING, timeout=30_000)
         page.click("#new-chat")
         assert page.locator(".message").count() == 0
+        assert page.is_visible("#empty h1:has-text('Ask your documents')")  # not a blank pane
         assert page.is_enabled("#ask-button")  # not held until the old answer ends
         page.fill("#question", "Is Milvus free?")
         page.press("#question", "Enter")

@@ -137,6 +137,10 @@ def test_chat_reports_a_failed_turn_and_goes_on(
         assert run.exit_code == 0, run.stderr
         assert "failed with HTTP 503" in run.stderr
         assert "canned answer" in run.stdout  # the second question was answered
+        # The failed turn is still part of the conversation the follow-up is read in.
+        _, rewrite, _ = gem.requests_to("generate")
+        conversation = rewrite.body["contents"][0]["parts"][0]["text"]
+        assert "User: Where does Milvus store data?\nAssistant: (not answered)" in conversation
 
 
 def test_ctrl_c_stops_the_answer_not_the_chat(
@@ -165,7 +169,11 @@ def test_ctrl_c_stops_the_answer_not_the_chat(
         assert run.exit_code == 0, run.stderr
         assert "ragloom: answer interrupted" in run.stderr
         assert "canned answer" in run.stdout  # the second question was answered
-        assert len(gem.requests_to("generate")) == 2
+        # The interrupted question is kept: the next one is read as its follow-up (QA:
+        # "and is it free?" after Ctrl-C was searched alone and declined).
+        _hung, rewrite, _ = gem.requests_to("generate")
+        conversation = rewrite.body["contents"][0]["parts"][0]["text"]
+        assert "User: Where does Milvus store data?\nAssistant: (not answered)" in conversation
 
 
 def test_sources_of_a_declined_answer_say_there_are_none(docs: Path, tmp_path: Path) -> None:
@@ -182,3 +190,37 @@ def test_sources_of_a_declined_answer_say_there_are_none(docs: Path, tmp_path: P
     assert "The documents do not" in run.stdout  # declined before any model
     assert "(the last answer has no sources: the documents do not cover it)" in run.stdout
     assert run.stdout.count("product_faq.md › Product FAQ") == 2  # answer, then /sources
+
+
+def test_at_a_terminal_the_line_can_be_edited(tmp_path: Path) -> None:
+    # QA: Left arrow sent "^[[D" into the question, Up did not recall the last one.
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    child = tmp_path / "read.py"
+    child.write_text(
+        "from ragloom.cli.answer import _read_line\n"
+        "first, second = _read_line('you> '), _read_line('you> ')\n"
+        "print(repr(first), repr(second), flush=True)\n"
+    )
+    main, side = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(child)], stdin=side, stdout=side, stderr=side)
+    os.close(side)
+    os.write(main, b"What is Milvus Lite\x1b[D\x1b[D\x1b[D\x1b[DX\r")  # 4 x Left, "X"
+    os.write(main, b"\x1b[A\r")  # Up: the question before again
+    out = b""
+    while proc.poll() is None or not out.endswith(b"\n"):
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if b"'What is Milvus XLite' 'What is Milvus XLite'" in out:
+            break
+    proc.wait(timeout=30)
+    os.close(main)
+    assert b"'What is Milvus XLite' 'What is Milvus XLite'" in out, out

@@ -49,6 +49,8 @@ NO_ANSWER = (
     "The documents do not seem to cover this question: no passage is relevant enough "
     "to answer from."
 )
+NO_MATCH = "No passage matches the filter (--where/--source): loosen it, or drop it."
+NO_PASSAGES = "The collection holds no passages to answer from: ingest documents first."
 _ABSTAIN_PATTERNS = re.compile(
     r"(passages?|context|documents?|snippets?|information)\s+(provided\s+)?"
     r"(do|does|did)\s*(not|n't)\s+(contain|include|provide|mention|cover|say|specify|address)"
@@ -239,6 +241,8 @@ def abstain(
     text = NO_ANSWER
     if coverage.reason in ("unknown_names", "absent_names"):
         text = f"The documents do not cover this question: {coverage.note()}."
+    elif not coverage.found:
+        text = NO_MATCH if coverage.filtered else NO_PASSAGES
     return Answer(
         question=question, text=text, hits=tuple(hits), abstained=True,
         abstain_reason=coverage.reason, provider=llm.provider, model=llm.model,

@@ -51,7 +51,7 @@ class Conversation:
         mode: SearchMode | None = None,
         sources: Sequence[str] = (),
     ) -> None:
-        from ragloom.rag import ASK_K
+        from ragloom.asking import ASK_K
 
         self.rag = rag
         self.llm = rag.get_llm(llm, model)
@@ -88,11 +88,22 @@ class Conversation:
         items = self.rag.stream(
             question, self.k, llm=self.llm, mode=self.mode, sources=self.sources, stream=stream
         )
-        for item in items:
-            if isinstance(item, Answer):
-                self.last = item
-                self.turns.append((question, item.text))
-            yield item
+        written: list[str] = []
+        answered = False
+        try:
+            for item in items:
+                if isinstance(item, Answer):
+                    self.last, answered = item, True
+                    self.turns.append((question, item.text))
+                else:
+                    written.append(item)
+                yield item
+        finally:
+            # Interrupted (Ctrl-C) or failed: the question stays part of the conversation,
+            # so "and is it free?" next still has something to follow up.
+            if not answered:
+                so_far = "".join(written).strip()
+                self.turns.append((question, f"{so_far} …" if so_far else "(not answered)"))
 
 
 def _clip(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -77,12 +78,10 @@ def _print_answer(
     answer = None
     open_line = False  # live text not yet ended by a newline
     try:
-        for n, item in enumerate(items):
-            if extractive and n == 0:  # once the answer comes, not before a failure
-                typer.secho(EXTRACTIVE_LABEL, bold=True)
+        for item in items:
             if isinstance(item, Answer):
                 answer = item
-            elif live and item:
+            elif live and item and not extractive:  # extractive: whole, with the Answer
                 sys.stdout.write(item)
                 sys.stdout.flush()
                 open_line = not item.endswith("\n")
@@ -92,7 +91,9 @@ def _print_answer(
         raise
     if answer is None:  # pragma: no cover - every stream ends with an Answer
         raise RagloomError("the answer stream ended without an answer")
-    typer.echo("" if live else answer.text)
+    if extractive and not answer.abstained:  # quoted sentences: a declining line is not
+        typer.secho(EXTRACTIVE_LABEL, bold=True)
+    typer.echo("" if live and not extractive else answer.text)
     _print_sources(answer)
     for note in answer.notes if provider_note else answer.notes[1:]:
         err(note)
@@ -319,7 +320,16 @@ def _chat_turn(conversation: Conversation, text: str, live: bool) -> Answer:
 
 
 def _read_line(prompt: str) -> str | None:
-    """One line from the user (None at end of input)."""
+    """One line from the user (None at end of input); at a terminal with line editing
+    and the session's earlier questions (arrow keys), where the platform has readline."""
+    if sys.stdin.isatty():
+        with contextlib.suppress(ImportError):  # Windows has none
+            import readline  # noqa: F401  (importing it is what gives input() editing)
+        try:
+            return input(prompt).strip()
+        except EOFError:
+            typer.echo()
+            return None
     typer.echo(prompt, nl=False)
     line = sys.stdin.readline()
     if not line:

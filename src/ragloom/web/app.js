@@ -106,6 +106,10 @@ async function refresh() {
     renderSources(sources.sources);
   } catch (error) {
     showStatus(error.message, true);
+    const list = $("#sources");
+    if (list.querySelector(".loading")) {  // never loaded: say why instead of "loading…"
+      list.replaceChildren(el("li", { class: "muted" }, `not available: ${error.message}`));
+    }
   }
 }
 
@@ -313,6 +317,9 @@ async function ask(question) {
     }
   } catch (error) {
     if (asking.signal.aborted) return;
+    // The question stays part of the conversation (a follow-up may refer to it).
+    const soFar = chunks ? `${text.textContent.trim()} …` : "(not answered)";
+    state.history.push({ role: "user", content: question }, { role: "assistant", content: soFar });
     // Cut off mid-answer: what came stays, the message (which refers to it) goes below.
     const message = el("div", { class: "error" }, error.message);
     if (chunks) bubble.append(message);
@@ -330,20 +337,46 @@ function askDone() {
   $("#ask-button").disabled = false;
 }
 
+// Models answer in markdown: its common marks are shown as what they mean (code blocks,
+// `code`, **bold**, # headings); everything else stays as written (lists read fine as
+// text). Built as DOM nodes, never as HTML, like the rest of the page.
+function markdown(source, inline) {
+  const nodes = [];
+  const fences = source.split(/^```[^\n]*\n([\s\S]*?)^```[ \t]*$/m);
+  fences.forEach((part, i) => {
+    if (i % 2) {
+      nodes.push(el("pre", { class: "code" }, el("code", {}, part.replace(/\n$/, ""))));
+      return;
+    }
+    part.split(/^(#{1,6} [^\n]*)$/m).forEach((piece, j) => {
+      if (j % 2) nodes.push(el("strong", { class: "md-heading" }, ...inline(piece.replace(/^#+ /, ""))));
+      else nodes.push(...inline(piece));
+    });
+  });
+  return nodes;
+}
+
+function inlineMarks(text, cite) {
+  return text.split(/(\*\*[^*\n]+\*\*|`[^`\n]+`)/).flatMap((part, i) => {
+    if (!(i % 2)) return cite(part);
+    if (part.startsWith("`")) return [el("code", {}, part.slice(1, -1))];
+    return [el("strong", {}, ...cite(part.slice(2, -2)))];
+  });
+}
+
 function renderAnswer(bubble, text, answer) {
   // The text again, with each [n] a button that opens passage n.
   // A citation keeps the punctuation after it on its line.
-  const parts = answer.answer.split(/(\[\d+\][.,;:!?)]?)/);
-  text.replaceChildren(
-    ...parts.map((part) => {
+  const cite = (chunk) =>
+    chunk.split(/(\[\d+\][.,;:!?)]?)/).map((part) => {
       const match = /^\[(\d+)\](.?)$/.exec(part);
       const hit = match && answer.hits[Number(match[1]) - 1];
       if (!hit) return part;
       const n = Number(match[1]);
       const button = el("button", { class: "cite", title: hit.name, onclick: () => openPassage(n, hit) }, `[${n}]`);
       return el("span", { class: "nowrap" }, button, match[2]);
-    }),
-  );
+    });
+  text.replaceChildren(...markdown(answer.answer, (t) => inlineMarks(t, cite)));
   if (answer.abstained) bubble.classList.add("abstained");
   if (answer.provider === "none" && !answer.abstained) {
     bubble.prepend(el("div", { class: "badge" }, "Extractive answer: sentences quoted from your documents"));
@@ -423,15 +456,35 @@ function start() {
     input.value = "";
   });
   const drop = $("#dropzone");
-  drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+  drop.addEventListener("keydown", (e) => {  // a label is not a button to the keyboard
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      input.click();
+    }
+  });
+  drop.addEventListener("dragover", () => drop.classList.add("over"));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => {
+  // Files dropped anywhere on the page are uploaded (the browser would otherwise open
+  // the file in this tab, and the conversation would be gone).
+  let dragEnd = null;
+  const carriesFiles = (e) => e.dataTransfer && Array.from(e.dataTransfer.types).includes("Files");
+  document.addEventListener("dragover", (e) => {
+    if (!carriesFiles(e)) return;
+    e.preventDefault();
+    document.body.classList.add("dragging");
+    clearTimeout(dragEnd);  // no event says the drag left the window: it stops coming
+    dragEnd = setTimeout(() => document.body.classList.remove("dragging"), 200);
+  });
+  document.addEventListener("drop", (e) => {
+    if (!carriesFiles(e)) return;
     e.preventDefault();
     drop.classList.remove("over");
+    document.body.classList.remove("dragging");
     upload(Array.from(e.dataTransfer.files));
   });
 
   const questionBox = $("#question");
+  const intro = $("#empty").cloneNode(true);  // shown again by "New"
   $("#ask-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const question = questionBox.value.trim();
@@ -451,7 +504,8 @@ function start() {
       askDone();
     }
     state.history = [];
-    $("#conversation").replaceChildren();
+    $("#conversation").replaceChildren(intro.cloneNode(true));
+    questionBox.focus();
   });
   $("#passage-dialog").addEventListener("click", (e) => {
     if (e.target === e.currentTarget) e.currentTarget.close();  // a click outside the box
