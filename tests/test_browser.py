@@ -75,10 +75,11 @@ def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> No
             page.goto(url + "/")
             page.wait_for_selector("#sources .muted:has-text('No documents yet')")
 
-            # By keyboard: Tab to "choose files", Enter opens the file chooser.
-            page.focus("#dropzone")
+            # By keyboard: Tab reaches "choose files" (first on the page), Space opens it.
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.id") == "file-input"
             with page.expect_file_chooser() as chooser:
-                page.keyboard.press("Enter")
+                page.keyboard.press("Space")
             chooser.value.set_files(str(document))
             page.wait_for_selector(".upload.done", timeout=30_000)
             assert "1 document added" in page.inner_text(".upload.done")

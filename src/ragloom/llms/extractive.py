@@ -79,7 +79,12 @@ def extract(question: str, passages: Sequence[str], limit: int = 3) -> str:
     if not scored:
         n, sentence, _ = candidates[0]
         return f"{sentence} [{n}]"
-    best = sorted(scored, reverse=True)[:limit]
+    best: list[tuple[float, int, int, str]] = []
+    for item in sorted(scored, reverse=True):
+        # The same sentence twice (one document stored under two names, a repeated
+        # warning) is said once, cited where it ranks best.
+        if len(best) < limit and all(item[3] != chosen[3] for chosen in best):
+            best.append(item)
     best.sort(key=lambda item: -item[1])  # chosen by score, read in document order
     return "\n".join(f"{sentence} [{n}]" for _, _, n, sentence in best)
 

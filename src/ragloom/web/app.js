@@ -456,12 +456,6 @@ function start() {
     input.value = "";
   });
   const drop = $("#dropzone");
-  drop.addEventListener("keydown", (e) => {  // a label is not a button to the keyboard
-    if (e.key === "Enter" || e.key === " ") {
-      e.preventDefault();
-      input.click();
-    }
-  });
   drop.addEventListener("dragover", () => drop.classList.add("over"));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
   // Files dropped anywhere on the page are uploaded (the browser would otherwise open
