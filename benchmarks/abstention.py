@@ -9,12 +9,14 @@ Ingests ``../shared/corpus/milvus_docs_2.4.x_en.zip`` with the default settings 
 bundled embedder), then runs, for each question, the check ``ragloom ask`` makes before
 calling a model (``RAG.coverage``: the best passage's dense score against the calibrated
 threshold, names the documents never mention, and names none of the passages
-mention).  Seven sets: answerable (``../shared/eval/dev.jsonl`` and
+mention).  Nine sets: answerable (``../shared/eval/dev.jsonl`` and
 ``benchmarks/data/fresh.jsonl``), unanswerable (features the Milvus docs do not have:
 ``benchmarks/unanswerable.jsonl``, used while the name check was designed, and
 ``benchmarks/data/unanswerable_fresh.jsonl``, written before it was measured), a pair
 written before the passage check was measured on them (``answerable_names.jsonl``:
-questions naming products in passing; ``unanswerable_names.jsonl``), and off-topic
+questions naming products in passing; ``unanswerable_names.jsonl``), a pair written
+before the check on rare words was measured (``answerable_vocab.jsonl``, paraphrasing
+the docs; ``unanswerable_vocab.jsonl``, asked in the docs' own words), and off-topic
 (``benchmarks/offtopic.jsonl``).  Prints each
 set's dense scores, its abstain rate by reason, and a threshold sweep.  No network, no
 LLM: what a model says about the passages it is sent is not measured here.
@@ -46,6 +48,8 @@ SETS = {
     "unanswerable (fresh)": (DATA / "data" / "unanswerable_fresh.jsonl", False),
     "answerable, naming products": (DATA / "data" / "answerable_names.jsonl", True),
     "unanswerable, naming products": (DATA / "data" / "unanswerable_names.jsonl", False),
+    "answerable, paraphrased": (DATA / "data" / "answerable_vocab.jsonl", True),
+    "unanswerable, in the docs' words": (DATA / "data" / "unanswerable_vocab.jsonl", False),
     "off-topic": (DATA / "offtopic.jsonl", False),
 }
 
