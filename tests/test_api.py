@@ -292,6 +292,16 @@ def test_paths_and_single_names_are_taken_as_ingest_takes_them(
             rag.ingest(42)  # type: ignore[arg-type]
 
 
+def test_a_collection_built_with_an_embedder_object_asks_for_it_again(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# Looms\n\nA loom holds warp threads.\n")
+    db = str(tmp_path / "own.db")
+    with RAG(uri=db, embedder=FakeEmbedder(dim=32)) as rag:
+        rag.ingest(str(tmp_path / "a.md"))
+    # QA: "unknown embedder 'fake:hashed-bow': use one of local, ..." did not say why.
+    with RAG(uri=db) as rag, pytest.raises(ConfigError, match=r"pass the same embedder object"):
+        rag.search("loom", k=1)
+
+
 def test_every_chunk_carries_its_document_title(tmp_path: Path) -> None:
     # The docs promise meta["title"]; only markdown with front matter had one.
     (tmp_path / "page.html").write_text(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ragloom.asking import Asking
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings, override, redact_uri
-from ragloom.embedders import Embedder, make_embedder
+from ragloom.embedders import EMBEDDER_KINDS, Embedder, make_embedder
 from ragloom.errors import CollectionMismatchError, ConfigError
 from ragloom.retrieval import SearchOptions, retrieve
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode, StoredDocument
@@ -299,6 +299,12 @@ def _quietly(load: Any) -> None:
 def _embedder_from_name(name: str, settings: Settings) -> Embedder:
     """Rebuild the embedder a collection records (``local:all-MiniLM-L6-v2`` etc.)."""
     kind, _, model = name.partition(":")
+    if kind not in EMBEDDER_KINDS:  # an Embedder object of the caller's own
+        raise ConfigError(
+            f"the collection '{settings.collection}' was built with the embedder '{name}',"
+            " which ragloom cannot make from its name: pass the same embedder object"
+            " (RAG(embedder=...)), or rebuild the collection with another embedder"
+        )
     spec = kind if kind == "milvus-default" else f"{kind}:{model}" if model else kind
     return make_embedder(spec, batch_size=settings.batch_size, cache_dir=settings.cache_dir or None)
 
