@@ -275,7 +275,7 @@ def test_extract_picks_matching_sentences() -> None:
     assert extract("zebra?", ["Nothing in common at all."]) == "Nothing in common at all. [1]"
     assert extract("q", []) == ""
     # QA: one file stored twice (zebra.md and bundle.zip::zebra.md) said each sentence twice.
-    twice = ["Zebras have stripes. Zebras eat grass.", "Zebras have stripes. Zebras eat grass."]
+    twice = ["Zebras have stripes. Zebras eat grass.", "zebras  have stripes. Zebras eat grass."]
     assert extract("What do zebras eat and have?", twice, 3).splitlines() == [
         "Zebras have stripes. [1]",
         "Zebras eat grass. [1]",

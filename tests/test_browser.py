@@ -31,8 +31,9 @@ ANSWER = (
     "Milvus keeps inserted data in object storage such as MinIO or S3 [1], metadata in etcd [1]."
 )
 #: In markdown, as models write: the page shows what the marks mean.
-FOLLOW_UP = (
-    "Its **metadata** is kept in `etcd` [1].\n\n```yaml\netcd:\n  endpoints: [localhost:2379]\n```"
+FOLLOW_UP = (  # a fence indented in a list item, as models write them
+    "Its **metadata** is kept in `etcd` [1].\n\n1. Point Milvus at it:\n   ```yaml\n"
+    "   etcd:\n     endpoints: [localhost:2379]\n   ```\n2. Restart Milvus."
 )
 #: An unbroken word longer than the conversation is wide (a path, a URL).
 LONG_WORD = "/srv/" + "very_long_directory_name_" * 14 + "milvus.yaml"
@@ -142,10 +143,16 @@ def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> No
 def test_the_page_asks_for_the_api_key_and_uses_it(browser: Any, tmp_path: Path) -> None:
     with running_server(tmp_path / "ragloom.db", api_key="page-key") as url:
         page = browser.new_page()
+        page.clock.install()  # the page's 15 s refresh, on a clock the test moves
         page.goto(url + "/")
         page.locator("#key-dialog[open]").wait_for()
         page.keyboard.press("Escape")  # dismissed: the page says so instead of waiting
         page.wait_for_selector("#status-line:has-text('this server needs its API key')")
+        page.wait_for_selector("#sources li:has-text('not available')")  # not "loading…"
+        # The refresh in the background does not open the dialog again (QA: every 15 s).
+        page.clock.run_for(16_000)
+        page.wait_for_timeout(500)
+        assert page.locator("#key-dialog[open]").count() == 0
         page.set_input_files("#file-input", str(_document(tmp_path)))
         page.locator("#key-dialog[open]").wait_for()
         page.keyboard.press("Escape")

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from ragloom import RAG
 from ragloom.chat import REWRITE_SYSTEM, Conversation
 from ragloom.cli import app
+from ragloom.errors import ProviderError
 from ragloom.llms import Prompt
 from ragloom.testing import (
     FakeEmbedder,
@@ -79,6 +80,22 @@ def test_follow_ups_are_rewritten_before_retrieval(rag: RAG) -> None:
     assert chat.last is second and len(chat.turns) == 2
     chat.reset()
     assert chat.last is None and chat.standalone("and is it free?") == "and is it free?"
+
+
+def test_a_question_whose_rewrite_failed_is_still_a_turn(rag: RAG) -> None:
+    # QA: a failure (or Ctrl-C) during the follow-up rewrite dropped the question, and the
+    # next follow-up was read without it.
+    llm = FakeLLM("Milvus keeps data in MinIO [1].")
+    chat = Conversation(rag, llm=llm, k=2)
+    answer_of(chat.ask("Where does Milvus store data?"))
+    llm.enqueue(ProviderError("the model failed with HTTP 400"))
+    with pytest.raises(ProviderError):
+        answer_of(chat.ask("what about HNSW?"))
+    assert chat.turns[-1] == ("what about HNSW?", "(not answered)")
+    llm.enqueue("Is Milvus free?")
+    answer_of(chat.ask("and its memory use?"))
+    rewrite = llm.prompts[-2].messages[0].content
+    assert "User: what about HNSW?\nAssistant: (not answered)" in rewrite
 
 
 def test_without_a_model_questions_are_used_as_typed(rag: RAG) -> None:

@@ -158,6 +158,7 @@ def test_adjacent_candidates_become_one_passage() -> None:
     assert join_headings("m > page 1", "m > page 2") == "m > page 1 – page 2"
     assert join_headings("Guide > A > x", "Guide > B") == "Guide > A > x – B"
     assert join_headings("Guide > A", "Guide > A") == "Guide > A"
+    assert join_headings("Guide", "Guide > Install") == "Guide > Install"  # not "Guide – Guide >"
 
 
 def test_a_section_cut_in_two_comes_back_whole(tmp_path: Path) -> None:

@@ -186,18 +186,23 @@ def test_chat_on_a_served_file_goes_through_the_server(
     from typer.testing import CliRunner
 
     from ragloom.cli import app
-    from ragloom.testing import FakeOpenAIServer, Reply
+    from ragloom.testing import FakeOpenAIServer, HttpError, Reply
 
     monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(onnx_cache))
     db = ingested(tmp_path)
     with FakeOpenAIServer() as provider:
+        provider.enqueue(HttpError(400))  # the first question fails: it stays a turn
+        provider.enqueue(Reply("Where does Milvus store data?"))  # rewritten, knowing it
         provider.enqueue(Reply("Milvus keeps inserted data in MinIO [1]."))
         provider.enqueue(Reply("How is an API key sent?"))  # the follow-up, rewritten
         provider.enqueue(Reply("As a bearer token [1]."))
         model = {"RAGLOOM_LLM": "openai", "OPENAI_API_KEY": "sk-fake",
                  "OPENAI_BASE_URL": provider.base_url}  # fmt: skip
         with serving(db, onnx_cache, tmp_path, **model) as (url, _):
-            typed = "Where does Milvus store data?\nAnd how is the key sent?\n/sources\n/quit\n"
+            typed = (
+                "Is data stored?\nWhere does Milvus store data?\nAnd how is the key sent?\n"
+                "/sources\n/quit\n"
+            )
             run = CliRunner().invoke(app, ["chat", "--uri", str(db)], input=typed)
         assert run.exit_code == 0, run.stderr
         assert "chatting with openai (" in run.stderr
@@ -207,8 +212,10 @@ def test_chat_on_a_served_file_goes_through_the_server(
         assert "searching for: How is an API key sent?" in run.stderr  # rewritten by the server
         # /sources: the last answer's source, listed again before the prompt that quits
         assert run.stdout.rstrip().endswith("tokens.md › Tokens\nyou>")
+        # The failed question was kept in the conversation the next one was read in.
+        assert "User: Is data stored?\nAssistant: (not answered)" in provider.chat_texts()[1]
         # The server's model saw the conversation so far when it rewrote the follow-up.
-        rewrite = provider.chat_texts()[1]
+        rewrite = provider.chat_texts()[3]
         assert "Where does Milvus store data?" in rewrite and "MinIO" in rewrite
         assert "And how is the key sent?" in rewrite
 

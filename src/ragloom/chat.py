@@ -75,7 +75,12 @@ class Conversation:
         )
         user = REWRITE_USER.replace("{history}", history).replace("{question}", text)
         prompt = Prompt(REWRITE_SYSTEM, (Message("user", user),), question=text)
-        lines = [ln.strip() for ln in self.llm.complete(prompt).text.splitlines() if ln.strip()]
+        try:
+            reply = self.llm.complete(prompt).text
+        except BaseException:  # failed or interrupted before the answer: still a turn
+            self.turns.append((text, unanswered([])))
+            raise
+        lines = [ln.strip() for ln in reply.splitlines() if ln.strip()]
         rewritten = lines[0].strip("\"'` ") if lines else ""
         return rewritten or text
 
@@ -102,8 +107,14 @@ class Conversation:
             # Interrupted (Ctrl-C) or failed: the question stays part of the conversation,
             # so "and is it free?" next still has something to follow up.
             if not answered:
-                so_far = "".join(written).strip()
-                self.turns.append((question, f"{so_far} …" if so_far else "(not answered)"))
+                self.turns.append((question, unanswered(written)))
+
+
+def unanswered(written: Sequence[str]) -> str:
+    """What the conversation remembers of an answer that failed or was interrupted: the
+    text written so far, else that there was none."""
+    so_far = "".join(written).strip()
+    return f"{so_far} …" if so_far else "(not answered)"
 
 
 def _clip(text: str) -> str:

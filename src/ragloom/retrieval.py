@@ -208,9 +208,12 @@ def join_text(before: str, after: str) -> str:
 def join_headings(first: str, second: str) -> str:
     """The heading of two consecutive sections as one passage: ``Guide > Install`` and
     ``Guide > Configure`` -> ``Guide > Install – Configure`` (PDF pages: ``page 1 – page
-    2``); the same heading stays as it is."""
+    2``); the same heading stays as it is, and a section joined to its own first subsection
+    is headed by the subsection (``Guide > Install``)."""
     if first == second or not second:
         return first
+    if second.startswith(first + " > "):  # a section's opening, then its first subsection
+        return second
     a, b = first.split(" > "), second.split(" > ")
     same = 0
     while same < min(len(a), len(b)) - 1 and a[same] == b[same]:

@@ -207,6 +207,7 @@ def _chat_via_server(
 ) -> bool:  # fmt: skip
     """A conversation through the ragloom server owning the file (it rewrites follow-ups
     with its model); False to chat here."""
+    from ragloom.chat import unanswered
     from ragloom.cli import forward
 
     with reported():
@@ -229,7 +230,21 @@ def _chat_via_server(
             url, settings.uri, text, k, mode, source or (), stream=live,
             timeout=settings.llm_deadline + 30.0, history=turns, searched_for=searching,
         )  # fmt: skip
-        answer = _print_answer(items, live=live, extractive=provider == "none", provider_note=False)
+        written: list[str] = []
+
+        def kept(items: Iterator[str | Answer]) -> Iterator[str | Answer]:
+            for item in items:
+                if isinstance(item, str):
+                    written.append(item)
+                yield item
+
+        try:
+            answer = _print_answer(
+                kept(items), live=live, extractive=provider == "none", provider_note=False
+            )
+        except BaseException:  # failed or interrupted: the question is still a turn
+            turns.append((text, unanswered(written)))
+            raise
         turns.append((text, answer.text))
         return answer
 

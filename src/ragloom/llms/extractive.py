@@ -83,10 +83,15 @@ def extract(question: str, passages: Sequence[str], limit: int = 3) -> str:
     for item in sorted(scored, reverse=True):
         # The same sentence twice (one document stored under two names, a repeated
         # warning) is said once, cited where it ranks best.
-        if len(best) < limit and all(item[3] != chosen[3] for chosen in best):
+        if len(best) < limit and not any(_same(item[3], chosen[3]) for chosen in best):
             best.append(item)
     best.sort(key=lambda item: -item[1])  # chosen by score, read in document order
     return "\n".join(f"{sentence} [{n}]" for _, _, n, sentence in best)
+
+
+def _same(a: str, b: str) -> bool:
+    """Whether two sentences say the same, letter case and spacing aside."""
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
 
 
 def _terms(text: str) -> list[str]:

@@ -4,7 +4,8 @@
 
 const $ = (selector) => document.querySelector(selector);
 const KEY_STORAGE = "ragloom-api-key";
-const state = { history: [], asking: null };  // asking: the answer being written, if any
+// asking: the answer being written, if any; keyDismissed: the key dialog was closed unused
+const state = { history: [], asking: null, keyDismissed: false };
 
 // ---------------------------------------------------------------------------------
 // HTTP: every call carries the API key when one is stored; a 401 asks for it.
@@ -27,15 +28,20 @@ async function api(path, options = {}) {
   for (;;) {
     let response;
     try {
+      const { background, ...init } = options;  // background: see the 401 below
       response = await fetch(path, {
-        ...options,
-        headers: { ...(options.headers || {}), ...authHeaders() },
+        ...init,
+        headers: { ...(init.headers || {}), ...authHeaders() },
       });
     } catch (_) {  // the browser says only "Failed to fetch"
       throw new Error("cannot reach the server: is it running?");
     }
     if (response.status === 401) {
-      await askForKey(await errorMessage(response));
+      const message = await errorMessage(response);
+      // A refresh in the background does not ask again for a key the user dismissed: the
+      // next question or upload does.
+      if (options.background && state.keyDismissed) throw new Error(`${message}: ask a question, or reload the page, to enter it`);
+      await askForKey(message);
       continue;
     }
     if (!response.ok) throw new Error(await errorMessage(response));
@@ -56,11 +62,13 @@ function askForKey(message) {
     $("#key-form").onsubmit = () => {
       localStorage.setItem(KEY_STORAGE, $("#key-input").value.trim());
       keyPrompt = null;
+      state.keyDismissed = false;
       resolve();
       refresh();  // the status line may show a refusal from before the key
     };
     dialog.oncancel = () => {
       keyPrompt = null;
+      state.keyDismissed = true;
       reject(new Error("this server needs its API key: ask again, or reload the page, to enter it"));
     };
     dialog.showModal();
@@ -96,11 +104,11 @@ function plural(n, word) {
 // ---------------------------------------------------------------------------------
 // Collection status and sources.
 
-async function refresh() {
+async function refresh(background = false) {
   try {
     const [status, sources] = await Promise.all([
-      api("/v1/status").then((r) => r.json()),
-      api("/v1/sources").then((r) => r.json()),
+      api("/v1/status", { background }).then((r) => r.json()),
+      api("/v1/sources", { background }).then((r) => r.json()),
     ]);
     renderStatus(status);
     renderSources(sources.sources);
@@ -174,6 +182,11 @@ async function removeSource(source) {
   refresh();
 }
 
+// "name: why", unless the reason already starts with the name ("a.md is empty").
+function problem(p) {
+  return p.error.startsWith(p.name) ? p.error : `${p.name}: ${p.error}`;
+}
+
 // ---------------------------------------------------------------------------------
 // Uploads: the bytes (XMLHttpRequest reports upload progress), then the ingest job.
 
@@ -243,7 +256,7 @@ function upload(files) {
     item.classList.add(problems.length ? "partial" : "done");
     label.textContent =
       `${plural(r.added, "document")} added, ${r.changed} changed, ${r.unchanged} unchanged · ${plural(r.chunks, "chunk")}` +
-      (problems.length ? ` · ${problems.length} not read: ${problems.map((p) => `${p.name}: ${p.error}`).join("; ")}` : "");
+      (problems.length ? ` · ${problems.length} not read: ${problems.map(problem).join("; ")}` : "");
     refresh();
   };
   send();
@@ -340,14 +353,22 @@ function askDone() {
 // Models answer in markdown: its common marks are shown as what they mean (code blocks,
 // `code`, **bold**, # headings); everything else stays as written (lists read fine as
 // text). Built as DOM nodes, never as HTML, like the rest of the page.
+// A fence: ``` or ~~~ (three or more), indented or not (inside a list item); one left
+// open (an answer cut off) runs to the end.
+const FENCE = /^[ \t]*(`{3,}|~{3,})[^\n]*\n([\s\S]*?)(?:^[ \t]*\1[ \t]*$|(?![\s\S]))/m;
+
 function markdown(source, inline) {
   const nodes = [];
-  const fences = source.split(/^```[^\n]*\n([\s\S]*?)^```[ \t]*$/m);
-  fences.forEach((part, i) => {
-    if (i % 2) {
+  const parts = source.replace(/\r\n/g, "\n").split(new RegExp(FENCE.source, "m"));
+  parts.forEach((part, i) => {
+    if (i % 3 === 1) return;  // the fence's marks
+    if (i % 3 === 2) {
       nodes.push(el("pre", { class: "code" }, el("code", {}, part.replace(/\n$/, ""))));
       return;
     }
+    // The line breaks around a block are the block's own: no blank gap above or below.
+    if (i > 0) part = part.replace(/^\s*\n/, "");
+    if (i < parts.length - 1) part = part.replace(/\n\s*$/, "");
     part.split(/^(#{1,6} [^\n]*)$/m).forEach((piece, j) => {
       if (j % 2) nodes.push(el("strong", { class: "md-heading" }, ...inline(piece.replace(/^#+ /, ""))));
       else nodes.push(...inline(piece));
@@ -357,10 +378,10 @@ function markdown(source, inline) {
 }
 
 function inlineMarks(text, cite) {
-  return text.split(/(\*\*[^*\n]+\*\*|`[^`\n]+`)/).flatMap((part, i) => {
+  return text.split(/(`[^`\n]+`|\*\*[^*\n]+\*\*)/).flatMap((part, i) => {
     if (!(i % 2)) return cite(part);
     if (part.startsWith("`")) return [el("code", {}, part.slice(1, -1))];
-    return [el("strong", {}, ...cite(part.slice(2, -2)))];
+    return [el("strong", {}, ...inlineMarks(part.slice(2, -2), cite))];  // `code` in **bold**
   });
 }
 
@@ -505,7 +526,7 @@ function start() {
     if (e.target === e.currentTarget) e.currentTarget.close();  // a click outside the box
   });
   refresh();
-  setInterval(() => { if (!document.hidden) refresh(); }, 15000);
+  setInterval(() => { if (!document.hidden) refresh(true); }, 15000);
 }
 
 document.addEventListener("DOMContentLoaded", start);
