@@ -179,6 +179,25 @@ def test_status_reports_the_collection_and_the_server(client: httpx.Client) -> N
     assert status["server"]["auth"] is False
 
 
+def test_documents_under_the_working_folder_are_named_relative_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: documents ingested with the CLI showed as absolute paths on the page.
+    from ragloom import RAG
+    from ragloom.testing import FakeEmbedder
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# Looms\n\nA loom holds warp threads.\n")
+    db = tmp_path / "ragloom.db"
+    with RAG(uri=str(db), embedder=FakeEmbedder(), cache_dir="") as rag:
+        rag.ingest("docs")
+    with running_server(db) as url, httpx.Client(base_url=url, timeout=30) as client:
+        [source] = client.get("/v1/sources").json()["sources"]
+        assert source["source"] == str(tmp_path / "docs" / "a.md")
+        assert source["name"] == "docs/a.md"
+
+
 def test_delete_a_source_by_id(client: httpx.Client, tmp_path: Path) -> None:
     job = ingest(client, {"temporary.md": "# Temporary\n\nSoon gone."})
     uploaded = Path(job["progress"]["current"])

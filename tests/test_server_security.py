@@ -120,7 +120,7 @@ def test_an_oversize_upload_without_a_length_is_counted_and_refused(
 def test_a_document_over_the_file_limit_is_refused(client: httpx.Client) -> None:
     response = upload(client, {"long.md": "# Long\n\n" + "x" * 10_000})  # 10 KB > 8 KB
     assert response.status_code == 413
-    assert "long.md is too large" in response.json()["error"]["message"]
+    assert "long.md is too large: 10008 bytes" in response.json()["error"]["message"]
 
 
 def test_a_large_json_body_is_refused(client: httpx.Client) -> None:

@@ -171,7 +171,7 @@ def test_a_folder_emptied_since_the_last_ingest_is_emptied_in_the_collection(
     (docs / "photo.jpg").unlink()
     run = ragloom("ingest", str(docs), "--uri", db)
     assert run.code == 0, run.stderr
-    assert f"{docs}: empty directory: no files to index" in run.stderr
+    assert f"{docs}: empty directory: no files to index (hidden files and" in run.stderr
     assert "1 removed" in run.stdout
     assert ragloom("sources", "--json", "--uri", db).json() == []
     typo = ragloom("ingest", str(tmp_path / "docs"), "--glob", "*.mdd", "--uri", db)

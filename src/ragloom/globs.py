@@ -82,7 +82,8 @@ def nothing_selected(source: str, kind: str, match: PathGlob | None, root: str) 
     selects nothing is more likely a mistyped pattern: a failure, which removes nothing.
     """
     if match is None:
-        return LoadIssue(source, f"empty {kind}: no files to index", skipped=True, root=root)
+        reason = f"empty {kind}: no files to index (hidden files and folders are skipped)"
+        return LoadIssue(source, reason, skipped=True, root=root)
     reason = (
         f"no files in this {kind} match the glob {match.pattern!r}; "
         f"check the pattern (it is matched against paths relative to the {kind})"

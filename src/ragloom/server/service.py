@@ -179,9 +179,15 @@ class Service:
     # -- documents ---------------------------------------------------------------------
 
     def display(self, source: str) -> str:
-        """A source as users know it: an upload's file name, else the path or URL."""
-        prefix = str(self.uploads_dir) + os.sep
-        return source[len(prefix) :] if source.startswith(prefix) else source
+        """A source as users know it: an upload's file name; a path under the folder the
+        server runs in, relative to it (as the CLI shows it); else the path or URL."""
+        here = Path.cwd()
+        folders = [self.uploads_dir] + ([here] if here.parent != here else [])  # not "/"
+        for folder in folders:
+            prefix = str(folder).rstrip(os.sep) + os.sep
+            if source.startswith(prefix):
+                return source[len(prefix) :]
+        return source
 
     def hit_json(self, hit: Hit) -> dict[str, Any]:
         """A hit as the API shows it (with ``name``, the source as users know it)."""

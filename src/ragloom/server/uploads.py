@@ -219,9 +219,9 @@ async def _stage(upload: UploadFile, target: Path, limits: UploadLimits) -> Stag
     with target.open("wb") as out:
         while block := await upload.read(_COPY_BLOCK):
             size += len(block)
-            if size > limit:
+            if size > limit:  # said with the file's whole size when the client sent it
                 hint = "--max-upload-mb" if is_zip else FILE_LIMIT_SETTING
-                raise too_large(name, size, limit, hint)
+                raise too_large(name, max(size, upload.size or 0), limit, hint)
             await anyio.to_thread.run_sync(out.write, block)
     if size == 0:
         raise HTTPException(400, f"{name} is empty")
