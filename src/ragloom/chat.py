@@ -7,7 +7,7 @@ stands alone.  Without a model (``--llm none``) questions are used as typed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from ragloom.llms.base import LLM, Message, Prompt
@@ -88,26 +88,34 @@ class Conversation:
         """Answer ``text`` in context: text pieces, then the ``Answer``."""
         return self.answer(self.standalone(text), stream=stream)
 
-    def answer(self, question: str, *, stream: bool = True) -> Iterator[str | Answer]:
+    def answer(self, question: str, *, stream: bool = True) -> Generator[str | Answer, None, None]:
         """Answer a standalone ``question`` and remember the turn."""
         items = self.rag.stream(
             question, self.k, llm=self.llm, mode=self.mode, sources=self.sources, stream=stream
         )
-        written: list[str] = []
-        answered = False
-        try:
-            for item in items:
-                if isinstance(item, Answer):
-                    self.last, answered = item, True
-                    self.turns.append((question, item.text))
-                else:
-                    written.append(item)
-                yield item
-        finally:
-            # Interrupted (Ctrl-C) or failed: the question stays part of the conversation,
-            # so "and is it free?" next still has something to follow up.
-            if not answered:
-                self.turns.append((question, unanswered(written)))
+        for item in remembered(self.turns, question, items):
+            if isinstance(item, Answer):
+                self.last = item
+            yield item
+
+
+def remembered(
+    turns: list[tuple[str, str]], question: str, items: Iterator[str | Answer]
+) -> Generator[str | Answer, None, None]:
+    """``items`` (an answer stream), adding the turn to ``turns`` once it ends: with the
+    answer's text, or, interrupted (Ctrl-C) or failed, with the text written so far, so
+    that the next follow-up ("and is it free?") still has the question to follow."""
+    written: list[str] = []
+    answer: Answer | None = None
+    try:
+        for item in items:
+            if isinstance(item, Answer):
+                answer = item
+            else:
+                written.append(item)
+            yield item
+    finally:
+        turns.append((question, answer.text if answer is not None else unanswered(written)))
 
 
 def unanswered(written: Sequence[str]) -> str:

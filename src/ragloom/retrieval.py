@@ -124,7 +124,7 @@ def _escape(text: str) -> str:
 
 def _like(glob: str) -> str:
     """A LIKE pattern selecting at least what ``glob`` matches; exactness is left to a
-    check on the returned hits (``matches_sources``).  Milvus Lite's LIKE has no escape
+    check on the returned hits (``matches``).  Milvus Lite's LIKE has no escape
     character, so a literal ``%``, ``_`` or ``\\`` becomes ``_`` (any one character), as
     does a ``[...]`` class; ``*`` becomes ``%``."""
     glob = re.sub(r"\[!?\]?[^]]*\]", "?", glob)
@@ -141,11 +141,6 @@ def combine_filters(*exprs: str | None) -> str:
 def names_filter(sources: Sequence[str]) -> str:
     """A Milvus expression matching exactly these sources."""
     return "source in [" + ", ".join(f'"{_escape(s)}"' for s in sources) + "]"
-
-
-def matches_sources(hit: Hit, patterns: Sequence[str]) -> bool:
-    """Exact glob check for hits pre-filtered by ``source_filter`` (see ``matches``)."""
-    return matches(hit.source, patterns)
 
 
 def matches(source: str, patterns: Sequence[str]) -> bool:
@@ -374,7 +369,7 @@ def retrieve(
             ) from None
         raise
     if sources:
-        hits = [h for h in hits if matches_sources(h, sources)]
+        hits = [h for h in hits if matches(h.source, sources)]
     if opts.join_neighbours and info.splitter != "seed":
         hits = join_neighbours(hits, opts.neighbour_pool)
     if opts.rerank:

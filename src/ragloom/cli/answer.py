@@ -207,7 +207,7 @@ def _chat_via_server(
 ) -> bool:  # fmt: skip
     """A conversation through the ragloom server owning the file (it rewrites follow-ups
     with its model); False to chat here."""
-    from ragloom.chat import unanswered
+    from ragloom.chat import remembered
     from ragloom.cli import forward
 
     with reported():
@@ -230,23 +230,13 @@ def _chat_via_server(
             url, settings.uri, text, k, mode, source or (), stream=live,
             timeout=settings.llm_deadline + 30.0, history=turns, searched_for=searching,
         )  # fmt: skip
-        written: list[str] = []
-
-        def kept(items: Iterator[str | Answer]) -> Iterator[str | Answer]:
-            for item in items:
-                if isinstance(item, str):
-                    written.append(item)
-                yield item
-
+        answered = remembered(turns, text, items)  # a failed question is still a turn
         try:
-            answer = _print_answer(
-                kept(items), live=live, extractive=provider == "none", provider_note=False
+            return _print_answer(
+                answered, live=live, extractive=provider == "none", provider_note=False
             )
-        except BaseException:  # failed or interrupted: the question is still a turn
-            turns.append((text, unanswered(written)))
-            raise
-        turns.append((text, answer.text))
-        return answer
+        finally:
+            answered.close()  # the turn is added now, not when the stream is collected
 
     _chat_loop(turn, turns.clear)
     return True
@@ -328,10 +318,14 @@ def _chat_turn(conversation: Conversation, text: str, live: bool) -> Answer:
     question = conversation.standalone(text)
     if question != text:
         err(f"searching for: {question}")
-    return _print_answer(
-        conversation.answer(question, stream=live), live=live,
-        extractive=conversation.llm.provider == "none", provider_note=False,
-    )  # fmt: skip
+    answered = conversation.answer(question, stream=live)
+    try:
+        return _print_answer(
+            answered, live=live, extractive=conversation.llm.provider == "none",
+            provider_note=False,
+        )  # fmt: skip
+    finally:
+        answered.close()  # a failed or interrupted turn is remembered now
 
 
 def _read_line(prompt: str) -> str | None:

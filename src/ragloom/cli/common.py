@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ragloom.errors import RagloomError
+from ragloom.names import display_name
 
 if TYPE_CHECKING:
     from ragloom.rag import RAG
@@ -67,5 +67,4 @@ def open_rag(**kwargs: Any) -> Iterator[RAG]:
 
 def display(source: str) -> str:
     """A source path relative to the working directory when it is under it."""
-    cwd = os.getcwd() + os.sep
-    return source[len(cwd) :] if source.startswith(cwd) else source
+    return display_name(source)

@@ -23,6 +23,7 @@ import anyio
 from ragloom import __version__, lite
 from ragloom.errors import ConfigError, ProviderError, RagloomError
 from ragloom.llms.base import Completion, Prompt, StreamItem
+from ragloom.names import display_name
 from ragloom.server.embedding import MAX_QUERY_BATCH, SharedEmbedder
 from ragloom.server.jobs import Job, JobQueue
 from ragloom.server.uploads import UploadLimits
@@ -181,13 +182,8 @@ class Service:
     def display(self, source: str) -> str:
         """A source as users know it: an upload's file name; a path under the folder the
         server runs in, relative to it (as the CLI shows it); else the path or URL."""
-        here = Path.cwd()
-        folders = [self.uploads_dir] + ([here] if here.parent != here else [])  # not "/"
-        for folder in folders:
-            prefix = str(folder).rstrip(os.sep) + os.sep
-            if source.startswith(prefix):
-                return source[len(prefix) :]
-        return source
+        prefix = str(self.uploads_dir) + os.sep
+        return source[len(prefix) :] if source.startswith(prefix) else display_name(source)
 
     def hit_json(self, hit: Hit) -> dict[str, Any]:
         """A hit as the API shows it (with ``name``, the source as users know it)."""
