@@ -10,11 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ragloom.loaders import load_sources
 from ragloom.store import MilvusStore
+from ragloom.types import LoadIssue
 from tests.cli_helpers import ragloom
 from tests.conftest import DOCS_ZIP
 from tests.sync_contract import extract
@@ -74,7 +77,8 @@ def test_the_cli_says_how_to_resume(tmp_path: Path) -> None:
 
 
 class _Trickle(http.server.BaseHTTPRequestHandler):
-    """A page that never ends: a few bytes every tenth of a second, never a read timeout."""
+    """A page that never ends: a few bytes every tenth of a second, never a read timeout
+    (``/stall``: a few bytes, then nothing until the read timeout)."""
 
     started = threading.Event()
     done = threading.Event()
@@ -85,6 +89,8 @@ class _Trickle(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         _Trickle.started.set()
         while not _Trickle.done.wait(0.1):
+            if self.path == "/stall":
+                continue
             try:
                 self.wfile.write(b"<p>x</p>")
                 self.wfile.flush()
@@ -95,28 +101,44 @@ class _Trickle(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_second_ctrl_c_stops_an_ingest_stuck_in_a_download(tmp_path: Path) -> None:
-    # Two Ctrl-Cs left the command waiting for the download to end: here, never.
+@pytest.fixture
+def trickle() -> Iterator[str]:
+    _Trickle.started.clear()
+    _Trickle.done.clear()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Trickle)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/endless"
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    _Trickle.done.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_one_ctrl_c_stops_an_ingest_waiting_on_a_download(tmp_path: Path, trickle: str) -> None:
+    # The first Ctrl-C waited for the download to end (here the 60 s read timeout) before
+    # the run stopped; a second one was the only way out.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ragloom", "ingest", url, "--uri", str(tmp_path / "t.db")],
+        [sys.executable, "-m", "ragloom", "ingest", f"{trickle}/stall", "--uri",
+         str(tmp_path / "t.db")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert _Trickle.started.wait(60), "the ingest never asked for the page"
         time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
     finally:
         proc.kill()
-        _Trickle.done.set()
-        server.shutdown()
-        server.server_close()
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+
+
+def test_a_stopped_run_ends_its_download(trickle: str) -> None:
+    # Through the Python API the download went on in the background to its end (a large
+    # archive: minutes) after the run had stopped.
+    stop = threading.Event()
+    items = load_sources([f"{trickle}/endless"], stop=stop)
+    threading.Timer(0.5, stop.set).start()
+    (issue,) = list(items)
+    assert isinstance(issue, LoadIssue) and "download stopped" in issue.reason
 
 
 def test_an_empty_source_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,6 +22,7 @@ import errno
 import os
 import re
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -40,12 +41,16 @@ _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def load_sources(
-    sources: Sequence[str], glob: str | None = None, limits: LoadLimits = DEFAULT_LIMITS
+    sources: Sequence[str],
+    glob: str | None = None,
+    limits: LoadLimits = DEFAULT_LIMITS,
+    stop: threading.Event | None = None,
 ) -> Iterator[Document | LoadIssue]:
     """Yield documents, and issues for inputs that produced none; never raises for a bad input.
 
     ``glob`` selects files inside directories and archives (see ``PathGlob``); a
-    file named directly, or a URL page, is always loaded.
+    file named directly, or a URL page, is always loaded.  A download in progress ends
+    at its next block of data once ``stop`` is set.
     """
     if isinstance(sources, str):  # one source, not its characters
         sources = [sources]
@@ -57,7 +62,7 @@ def load_sources(
             reason = "empty source; name a file, folder, .zip archive or http(s) URL"
             yield LoadIssue(raw, reason, root=raw)
         elif scheme and scheme.group(1).lower() in ("http", "https"):
-            yield from load_url(source, match, limits)
+            yield from load_url(source, match, limits, stop)
         elif scheme:
             reason = f"unsupported URL scheme '{scheme.group(1)}'; use http(s):// or a local path"
             yield LoadIssue(source, reason, root=source)

@@ -118,6 +118,7 @@ class Ingestor:
         self.limits = limits or LoadLimits()
         self.progress = progress
         self._stop = threading.Event()
+        self._planning = threading.Lock()  # held while the planner reads the store
 
     def run(
         self,
@@ -161,33 +162,48 @@ class Ingestor:
                 self._embed_all(planned, embedded, writer, report, dry_run)
             except BaseException:
                 self._stop.set()
-                # A second Ctrl-C stops at once: the planner may be stuck in a download
-                # (a server sending a byte a second), so it is drained in the background
-                # (it stops at its next document) instead of waited for.
-                threading.Thread(target=_drain, args=(planned, planner), daemon=True).start()
                 raise
-            else:
-                _drain(planned, planner)
             finally:
+                if self._stop.is_set():
+                    # The planner may be stuck in a download (a server sending a byte a
+                    # second): it is drained in the background (it stops at its next
+                    # document or block of data) instead of waited for.
+                    threading.Thread(target=_drain, args=(planned, planner), daemon=True).start()
+                else:
+                    _drain(planned, planner)
                 _put(embedded, _DONE, writer)
                 writer.join()
             if failures:
                 raise failures[0]
-            try:
-                if prune and not empty and not self._stop.is_set():
-                    # A folder or archive that could not be listed says nothing about what left.
-                    # Nor does one inside it (a zip half copied, a folder made private): what
-                    # was ingested from those stays.
-                    listed = {r: found for r, found in seen.items() if r not in unreadable}
-                    kept = tuple(u + sep for u in sorted(unreadable) if u for sep in ("/", "::"))
-                    self._prune(listed, PathGlob(glob) if glob else None, kept, report, dry_run)
-            except Interrupted:
-                pass
-            report.interrupted = self._stop.is_set()
-            if not dry_run:
-                self.store.flush()
+            # Not while a planner left running in a download reads the store for a batch.
+            with self._planning:
+                self._finish(prune and not empty, seen, unreadable, glob, report, dry_run)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _finish(
+        self,
+        prune: bool,
+        seen: dict[str, set[str]],
+        unreadable: set[str],
+        glob: str | None,
+        report: IngestReport,
+        dry_run: bool,
+    ) -> None:
+        """Prune what left the sources (unless stopped), then flush."""
+        try:
+            if prune and not self._stop.is_set():
+                # A folder or archive that could not be listed says nothing about what left.
+                # Nor does one inside it (a zip half copied, a folder made private): what
+                # was ingested from those stays.
+                listed = {r: found for r, found in seen.items() if r not in unreadable}
+                kept = tuple(u + sep for u in sorted(unreadable) if u for sep in ("/", "::"))
+                self._prune(listed, PathGlob(glob) if glob else None, kept, report, dry_run)
+        except Interrupted:
+            pass
+        report.interrupted = self._stop.is_set()
+        if not dry_run:
+            self.store.flush()
 
     def _guard(
         self, fn: Callable[..., None], failures: list[BaseException], out: queue.Queue[Any] | None
@@ -219,7 +235,7 @@ class Ingestor:
         empty: bool,
     ) -> None:
         pending: list[Document] = []
-        for item in load_sources(sources, glob=glob, limits=self.limits):
+        for item in load_sources(sources, glob=glob, limits=self.limits, stop=self._stop):
             if self._stop.is_set():
                 return
             if isinstance(item, LoadIssue):
@@ -235,10 +251,17 @@ class Ingestor:
             seen.setdefault(item.root, set()).add(item.source)
             pending.append(item)
             if len(pending) >= _DOCS_PER_BATCH:
-                out.put(self._plan_batch(pending, report, empty))
+                out.put(self._plan_locked(pending, report, empty))
                 pending = []
         if pending:
-            out.put(self._plan_batch(pending, report, empty))
+            out.put(self._plan_locked(pending, report, empty))
+
+    def _plan_locked(self, docs: list[Document], report: IngestReport, empty: bool) -> _Work:
+        """``_plan_batch`` unless the run has stopped (the store is the caller's again)."""
+        with self._planning:
+            if self._stop.is_set():
+                return _Work(write=[], delete=[], last_source=docs[-1].source)
+            return self._plan_batch(docs, report, empty)
 
     def _plan_batch(self, docs: list[Document], report: IngestReport, empty: bool) -> _Work:
         stored = {} if empty else self.store.chunk_ids_by_source(doc.source for doc in docs)
@@ -278,7 +301,15 @@ class Ingestor:
         report: IngestReport,
         dry_run: bool,
     ) -> None:
-        while (work := planned.get()) is not _DONE:
+        while True:
+            try:
+                work = planned.get(timeout=0.2)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return  # the planner may be stuck in a download: not waited for
+                continue
+            if work is _DONE:
+                return
             if self._stop.is_set():
                 continue  # let the planner finish its current put and end
             if dry_run:

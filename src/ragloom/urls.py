@@ -7,6 +7,7 @@ endless response cannot exhaust the machine.
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -40,12 +41,12 @@ class _Download:
 
 
 def load_url(
-    url: str, match: PathGlob | None, limits: LoadLimits
+    url: str, match: PathGlob | None, limits: LoadLimits, stop: threading.Event | None = None
 ) -> Iterator[Document | LoadIssue]:
     """A page (by Content-Type, then extension) or a zip archive (read like a local one)."""
     with tempfile.TemporaryFile() as body:
         try:
-            download = _download(url, limits, body)
+            download = _download(url, limits, body, stop)
         except SourceError as exc:
             yield LoadIssue(url, exc.reason, root=url)
             return
@@ -68,12 +69,15 @@ def load_url(
     yield parse_or_issue(data, fmt, source=url, root=url, name=name, charset=download.charset)
 
 
-def _download(url: str, limits: LoadLimits, sink: IO[bytes]) -> _Download:
+def _download(
+    url: str, limits: LoadLimits, sink: IO[bytes], stop: threading.Event | None = None
+) -> _Download:
     """Stream ``url`` into ``sink``, aborting once it passes its size limit.
 
     Raises SourceError for HTTP errors, transport failures and oversize bodies.
     Pages are limited by the smaller of max_download_bytes and max_file_bytes;
-    archives by max_download_bytes (their members are checked when read).
+    archives by max_download_bytes (their members are checked when read).  A set
+    ``stop`` ends the download at its next block.
     """
     timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
     headers = {"User-Agent": USER_AGENT}
@@ -101,6 +105,8 @@ def _download(url: str, limits: LoadLimits, sink: IO[bytes]) -> _Download:
                 )
             received = 0
             for chunk in response.iter_bytes():
+                if stop is not None and stop.is_set():
+                    raise SourceError(url, "download stopped (interrupted)")
                 received += len(chunk)
                 if received > limit:
                     raise SourceError(
