@@ -153,10 +153,14 @@ class MilvusStore:
             client.create_collection,
             self.collection,
             schema=schema,
-            index_params=index,
             consistency_level="Strong",
             properties={"ragloom": info.to_json()},
         )
+        # Not waited for: the collection is empty, so there is nothing to build, and
+        # pymilvus's wait sleeps half a second before it first looks (a second per new
+        # collection with its two indexes).
+        self._call(client.create_index, self.collection, index, sync=False)
+        self._call(client.load_collection, self.collection)
         self._info = info
         self._loaded = False
         return info
