@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +21,6 @@ from ragloom.llms.openai_compat import OpenAICompatLLM
 from ragloom.testing import DEFAULT_ANSWER, Cut, FakeOpenAIServer, Reply
 from tests.server_helpers import STORAGE_FAQ, SlowLLM, running_server
 
-CHROMIUM = Path(os.environ.get("RAGLOOM_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 ANSWER = (
     "Milvus keeps inserted data in object storage such as MinIO or S3 [1], metadata in etcd [1]."
 )
@@ -41,21 +35,6 @@ LONG_WORD = "/srv/" + "very_long_directory_name_" * 14 + "milvus.yaml"
 KEEP_SCREENSHOTS = os.environ.get("RAGLOOM_SCREENSHOT_DIR")
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.is_file():
-        if os.environ.get("RAGLOOM_REQUIRE_BROWSER"):
-            pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def test_upload_ask_and_read_a_cited_passage(browser: Any, tmp_path: Path) -> None:

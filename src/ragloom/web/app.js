@@ -1,5 +1,6 @@
 // ragloom's web page: talks to the server's HTTP API only (see docs/server.md).
-// Plain JavaScript, no dependencies, nothing fetched from other hosts.
+// Plain JavaScript, nothing fetched from other hosts; one library, fflate (fflate.min.js,
+// MIT), served with the page and loaded only to zip a folder for upload.
 "use strict";
 
 const $ = (selector) => document.querySelector(selector);
@@ -262,6 +263,87 @@ function upload(files) {
   send();
 }
 
+// A folder (dropped, or chosen with "choose a folder") goes up as one .zip archive named
+// after it: the server reads it like any archive, so uploading the same folder again
+// updates it (unchanged documents cost nothing, removed ones go).  Hidden files and
+// files ragloom does not read are left out of the archive.
+
+function readableName(path) {
+  const parts = path.split("/");
+  const kinds = $("#file-input").accept.split(",").filter((kind) => kind !== ".zip");
+  const name = parts[parts.length - 1].toLowerCase();
+  return !parts.some((part) => part.startsWith(".")) && kinds.some((kind) => name.endsWith(kind));
+}
+
+// [{path, file}] inside a dropped folder's entry, paths relative to it; hidden entries
+// (.git and the like) are not walked.
+async function entryFiles(entry, out = [], prefix = "") {
+  if (entry.isFile) {
+    out.push({ path: prefix + entry.name, file: await new Promise((ok, no) => entry.file(ok, no)) });
+    return out;
+  }
+  const reader = entry.createReader();
+  for (;;) {
+    const batch = await new Promise((ok, no) => reader.readEntries(ok, no));
+    if (!batch.length) return out;
+    for (const child of batch) {
+      if (child.name.startsWith(".")) continue;
+      await entryFiles(child, out, child.isDirectory ? `${prefix}${child.name}/` : prefix);
+    }
+  }
+}
+
+let zipLibrary = null;
+function loadZipLibrary() {
+  zipLibrary = zipLibrary || new Promise((resolve, reject) => {
+    const script = el("script", { src: "/web/fflate.min.js" });
+    script.onload = () => resolve(window.fflate);
+    script.onerror = () => {
+      zipLibrary = null;
+      reject(new Error("could not load the page's zip library from the server"));
+    };
+    document.head.append(script);
+  });
+  return zipLibrary;
+}
+
+// The folder as a File "NAME.zip", or an Error saying why there is nothing to send.
+async function zipFolder(name, files) {
+  const kept = files.filter((f) => readableName(f.path));
+  const archive = `${name.replace(/^\.+/, "") || "folder"}.zip`;
+  if (!kept.length) {
+    return new Error(`${name}/: no documents ragloom reads in this folder (${$("#dropzone-kinds").textContent})`);
+  }
+  const fflate = await loadZipLibrary();
+  const data = {};
+  for (const { path, file } of kept) data[path] = new Uint8Array(await file.arrayBuffer());
+  const bytes = await new Promise((resolve, reject) => {
+    fflate.zip(data, { level: 6 }, (error, out) => (error ? reject(error) : resolve(out)));
+  });
+  return new File([bytes], archive, { type: "application/zip" });
+}
+
+// Folders [{name, files: [{path, file}]}] and plain files, uploaded together.
+async function uploadWithFolders(folders, files) {
+  const made = [];
+  for (const folder of folders) {
+    let archive;
+    try {
+      if (folder.error) throw folder.error;
+      archive = await zipFolder(folder.name, folder.files);
+    } catch (error) {
+      archive = new Error(`${folder.name}/: could not be read and zipped for upload (${error.message})`);
+    }
+    if (archive instanceof Error) {
+      const label = el("span", { class: "upload-state" }, archive.message);
+      $("#uploads").prepend(el("li", { class: "upload failed" }, el("span", { class: "upload-name" }, `${folder.name}/`), label));
+    } else {
+      made.push(archive);
+    }
+  }
+  upload([...files, ...made]);
+}
+
 // ---------------------------------------------------------------------------------
 // Questions: the answer streams in as server-sent events (question, token..., answer).
 
@@ -476,6 +558,18 @@ function start() {
     upload(Array.from(input.files));
     input.value = "";
   });
+  const folderInput = $("#folder-input");
+  folderInput.addEventListener("change", () => {
+    // Each file's webkitRelativePath starts with the chosen folder's name.
+    const byName = new Map();
+    for (const file of Array.from(folderInput.files)) {
+      const [name, ...rest] = file.webkitRelativePath.split("/");
+      if (!byName.has(name)) byName.set(name, { name, files: [] });
+      byName.get(name).files.push({ path: rest.join("/"), file });
+    }
+    folderInput.value = "";
+    uploadWithFolders([...byName.values()], []);
+  });
   const drop = $("#dropzone");
   drop.addEventListener("dragover", () => drop.classList.add("over"));
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -495,7 +589,23 @@ function start() {
     e.preventDefault();
     drop.classList.remove("over");
     document.body.classList.remove("dragging");
-    upload(Array.from(e.dataTransfer.files));
+    // Entries are read now: the drop's items are gone once this handler returns.
+    const files = [];
+    const folders = [];
+    for (const item of Array.from(e.dataTransfer.items)) {
+      if (item.kind !== "file") continue;
+      const entry = item.webkitGetAsEntry ? item.webkitGetAsEntry() : null;
+      if (entry && entry.isDirectory) folders.push(entry);
+      else files.push(item.getAsFile());
+    }
+    if (!folders.length) return upload(files);
+    Promise.all(folders.map(async (entry) => {
+      try {
+        return { name: entry.name, files: await entryFiles(entry) };
+      } catch (error) {
+        return { name: entry.name, files: [], error };
+      }
+    })).then((read) => uploadWithFolders(read, files));
   });
 
   const questionBox = $("#question");
