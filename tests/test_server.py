@@ -200,7 +200,8 @@ def test_documents_under_the_working_folder_are_named_relative_to_it(
 
 def test_delete_a_source_by_id(client: httpx.Client, tmp_path: Path) -> None:
     job = ingest(client, {"temporary.md": "# Temporary\n\nSoon gone."})
-    uploaded = Path(job["progress"]["current"])
+    assert job["progress"]["current"] == "temporary.md"  # as users know it, not the path
+    uploaded = Path(client.get("/v1/status").json()["server"]["uploads_dir"]) / "temporary.md"
     assert uploaded.is_file()
     sources = client.get("/v1/sources").json()["sources"]
     target = next(s for s in sources if s["name"] == "temporary.md")
@@ -215,7 +216,8 @@ def test_delete_a_source_by_id(client: httpx.Client, tmp_path: Path) -> None:
 
 def test_an_uploaded_archive_goes_with_its_last_member(client: httpx.Client) -> None:
     job = ingest(client, {"pair.zip": zip_bytes({"a.md": "# A\n\nAlpha.", "b.md": "# B\n\nBeta."})})
-    uploaded = Path(job["progress"]["current"]).parent / "pair.zip"
+    assert job["progress"]["current"].startswith("pair.zip::")
+    uploaded = Path(client.get("/v1/status").json()["server"]["uploads_dir"]) / "pair.zip"
     members = [s for s in client.get("/v1/sources").json()["sources"] if "pair.zip::" in s["name"]]
     assert len(members) == 2 and uploaded.is_file()
     client.delete(f"/v1/sources/{members[0]['id']}").raise_for_status()
@@ -251,6 +253,21 @@ def test_errors_are_json_with_a_message(
     assert response.status_code == status
     error = response.json()["error"]
     assert words in error["message"] and error["type"]
+
+
+def test_a_body_that_is_not_json_is_a_400_that_says_so(client: httpx.Client) -> None:
+    # QA: a 422 "invalid request: body.14: JSON decode error", and for a form or text body
+    # "Input should be a valid dictionary", without a word about JSON or Content-Type.
+    broken = client.post(
+        "/v1/search", content=b'{"query": "x",', headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert "not valid JSON" in broken.json()["error"]["message"], broken.text
+    for path in ("/v1/search", "/v1/chat/completions"):
+        form = client.post(path, data={"query": "x"})
+        assert form.status_code == 400, form.text
+        message = form.json()["error"]["message"]
+        assert "Content-Type: application/json" in message and "x-www-form-urlencoded" in message
 
 
 def test_a_model_failure_is_a_502_with_its_message(client: httpx.Client) -> None:

@@ -10,13 +10,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
+from ragloom import RAG
+from ragloom.embedders.base import InputType
 from ragloom.loaders import load_sources
 from ragloom.store import MilvusStore
+from ragloom.testing import FakeEmbedder
 from ragloom.types import LoadIssue
 from tests.cli_helpers import ragloom
 from tests.conftest import DOCS_ZIP
@@ -254,9 +257,12 @@ def test_a_dry_run_of_rebuild_shows_what_the_rebuild_does(tmp_path: Path) -> Non
         report = dry.json()
         assert report["plan"] == {"added": [str(docs / "a.md")], "removed": [str(other)]}
         assert (report["added"], report["unchanged"], report["removed"]) == (1, 0, 1)
+        # What would be sent to the model: the vectors of the same chunks are in the cache
+        # (a dry run counted every chunk, overstating what a paid embedding API would bill).
+        assert (report["embedded"] == 0) is (not extra), report  # seed: new chunks
     assert len(ragloom("sources", "--json", "--uri", db).json()) == 2  # nothing written
     run = ragloom("ingest", str(docs), "--rebuild", "--uri", db, "--json")
-    assert (run.json()["added"], run.json()["removed"]) == (1, 1)
+    assert (run.json()["added"], run.json()["removed"], run.json()["embedded"]) == (1, 1, 0)
     assert [d["source"] for d in ragloom("sources", "--json", "--uri", db).json()] == [
         str(docs / "a.md")
     ]
@@ -277,3 +283,36 @@ def test_many_files_that_are_not_documents_make_one_line(tmp_path: Path) -> None
     )
     listed = ragloom("ingest", str(docs), "--uri", db, "--json").json()["skipped"]
     assert len(listed) == 8
+
+
+class _CtrlCOnce(FakeEmbedder):
+    """Presses Ctrl-C (SIGINT to this process) while embedding its first chunks."""
+
+    def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
+        if input_type == "document" and not getattr(self, "pressed", False):
+            self.pressed = True
+            os.kill(os.getpid(), signal.SIGINT)
+        return super().embed(texts, input_type)
+
+
+def test_ctrl_c_stops_at_the_end_of_a_document_not_of_a_batch(tmp_path: Path) -> None:
+    # QA: a Ctrl-C took 20-40 s to stop an ingest of the docs archive: the run went on to
+    # the end of its batch of 32 documents (600-1000 chunks).
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(40):
+        body = "".join(
+            f"## Part {p}\n\nLoom {n} part {p} has {p * n} threads.\n\n" for p in range(20)
+        )
+        (docs / f"d{n:02}.md").write_text(f"# Document {n}\n\n{body}")
+    db = str(tmp_path / "c.db")
+    with RAG(uri=db, embedder=_CtrlCOnce(dim=16), cache_dir="") as rag:
+        report = rag.ingest([str(docs)])
+        stored = {d.source: d.chunks for d in rag.sources()}
+    assert report.interrupted and 0 < report.files < 32, report
+    # The same command finishes the rest; every document written before was whole.
+    with RAG(uri=db, embedder=FakeEmbedder(dim=16), cache_dir="") as rag:
+        again = rag.ingest([str(docs)])
+        complete = {d.source: d.chunks for d in rag.sources()}
+    assert (again.added, again.unchanged) == (40 - report.files, report.files), again
+    assert len(complete) == 40 and stored == {s: complete[s] for s in stored}, stored

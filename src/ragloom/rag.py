@@ -151,8 +151,14 @@ class RAG(Asking):
         dry_run: bool = False,
         limits: LoadLimits | None = None,
         progress: ProgressFn | None = None,
+        stop: threading.Event | None = None,
     ) -> IngestReport:
-        """Load, chunk, embed and store ``sources`` (files, folders, zips, URLs)."""
+        """Load, chunk, embed and store ``sources`` (files, folders, zips, URLs).
+
+        ``stop``, once set (from another thread), ends the run at the end of the document
+        being written, as Ctrl-C does: the report says ``interrupted``, and the same call
+        again resumes.
+        """
         sources = _names(sources, "sources")
         chunking = self.chunk_settings(splitter)
         wanted = CollectionInfo(
@@ -178,7 +184,7 @@ class RAG(Asking):
 
         limits = limits or self.load_limits()
         with self._document_embedder() as embedder:
-            ingestor = Ingestor(self.store, embedder, chunking, limits, progress)
+            ingestor = Ingestor(self.store, embedder, chunking, limits, progress, stop)
             report = ingestor.run(
                 list(sources), glob=glob, prune=prune, dry_run=dry_run, rebuild=rebuild
             )

@@ -33,7 +33,8 @@ logger = logging.getLogger("ragloom.sync")
 ProgressFn = Callable[[str, int, int], None]  # (current source, files done, chunks embedded)
 
 _DOCS_PER_BATCH = 32
-_CHUNKS_PER_BATCH = 256
+_CHUNKS_PER_BATCH = 128  # written at once (a Ctrl-C waits for the document in progress)
+_CHUNKS_PER_EMBED = 32  # what a server's searches may wait for: under a second here
 
 
 @dataclass
@@ -95,6 +96,30 @@ class _Work:
 _DONE = object()  # end of a queue
 
 
+def _pieces(work: _Work, size: int) -> Iterator[tuple[_Work, bool]]:
+    """``work`` in pieces of at most ``size`` chunks to write, cut between documents
+    unless one is larger; each document's stale chunks and count go with its last piece.
+    True when a piece ends at a document's end."""
+    piece = _Work([], [], work.last_source)
+    for plan in work.plans:
+        if piece.write and len(piece.write) + len(plan.write) > size:
+            yield piece, True
+            piece = _Work([], [], plan.source)
+        rest = list(plan.write)
+        while len(rest) > size - len(piece.write):  # a document larger than a piece
+            room = size - len(piece.write)
+            piece.write.extend(rest[:room])
+            rest = rest[room:]
+            yield piece, False
+            piece = _Work([], [], plan.source)
+        piece.write.extend(rest)
+        piece.delete.extend(plan.delete)
+        piece.plans.append(plan)
+        piece.last_source = plan.source
+    if piece.plans or not work.plans:
+        yield piece, True
+
+
 class Ingestor:
     """Loads, chunks, embeds and writes sources into one store, as a sync.
 
@@ -111,13 +136,14 @@ class Ingestor:
         chunking: ChunkSettings,
         limits: LoadLimits | None = None,
         progress: ProgressFn | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.chunking = chunking
         self.limits = limits or LoadLimits()
         self.progress = progress
-        self._stop = threading.Event()
+        self._stop = stop if stop is not None else threading.Event()  # set: stop soon
         self._planning = threading.Lock()  # held while the planner reads the store
 
     def run(
@@ -312,24 +338,37 @@ class Ingestor:
                 return
             if self._stop.is_set():
                 continue  # let the planner finish its current put and end
-            if dry_run:
-                report.embedded += len(work.write)
+            if dry_run:  # what a real run would embed: not what the cache holds
+                texts = [c.embed_text for c in work.write]
+                uncached = getattr(self.embedder, "uncached", None)
+                report.embedded += uncached(texts) if callable(uncached) else len(texts)
                 work.count_in(report)
                 continue
-            if work.write:
-                cached_before = getattr(self.embedder, "hits", 0)
-                work.vectors = self.embedder.embed([c.embed_text for c in work.write], "document")
-                cached = getattr(self.embedder, "hits", 0) - cached_before
-                report.embedded += len(work.write) - cached
-            _put(out, work, writer)
+            # Embedded a few chunks at a time, so that a server's searches, which share the
+            # model, wait for those and not for a whole batch (one large PDF can be
+            # thousands of chunks); written, with progress, a piece at a time.  A Ctrl-C
+            # stops at the end of a document: each one written is whole, its stale chunks
+            # deleted.
+            for piece, whole in _pieces(work, _CHUNKS_PER_BATCH):
+                for i in range(0, len(piece.write), _CHUNKS_PER_EMBED):
+                    piece.vectors.extend(
+                        self._embed(piece.write[i : i + _CHUNKS_PER_EMBED], report)
+                    )
+                _put(out, piece, writer)
+                if whole and self._stop.is_set():
+                    break
+
+    def _embed(self, chunks: list[Chunk], report: IngestReport) -> list[list[float]]:
+        cached_before = getattr(self.embedder, "hits", 0)
+        vectors = self.embedder.embed([c.embed_text for c in chunks], "document")
+        report.embedded += len(chunks) - (getattr(self.embedder, "hits", 0) - cached_before)
+        return vectors
 
     # -- stage 3: write ------------------------------------------------------------------
 
     def _write_all(self, embedded: queue.Queue[Any], report: IngestReport, dry_run: bool) -> None:
         while (work := embedded.get()) is not _DONE:
-            for start in range(0, len(work.write), _CHUNKS_PER_BATCH):
-                end = start + _CHUNKS_PER_BATCH
-                self.store.upsert(work.write[start:end], work.vectors[start:end])
+            self.store.upsert(work.write, work.vectors)  # at most _CHUNKS_PER_BATCH
             report.written += len(work.write)
             # Stale chunks go only after their replacements are written.
             self.store.delete_ids(work.delete)

@@ -114,5 +114,11 @@ class CachingEmbedder:
         self.hits += len(texts) - len(missing)
         return [found[k] for k in keys]
 
+    def uncached(self, texts: Sequence[str]) -> int:
+        """How many of the document ``texts`` an ``embed`` would send to the model."""
+        keys = [text_key(t) for t in texts]
+        found = self.cache.get(self._key, keys)
+        return sum(1 for k in keys if k not in found)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

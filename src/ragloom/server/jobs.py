@@ -101,8 +101,11 @@ class JobQueue:
             self._thread = threading.Thread(target=self._work, name="ragloom-jobs", daemon=True)
             self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Let the running job finish (up to ``timeout``) and stop; queued jobs are dropped."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Let the running job finish and stop; queued jobs are dropped.  (The server's
+        ingest jobs end at the end of a document once it is stopping; a second Ctrl-C
+        ends the process at once.  Leaving the job running instead would end the
+        process under Milvus Lite and the model: it aborted.)"""
         if self._thread is None:
             return
         self._queue.put(None)

@@ -84,8 +84,8 @@ class _Server(uvicorn.Server):
             os._exit(128 + sig)
         if service is not None and service.jobs.pending():
             print(
-                "ragloom: stopping once the ingest under way is done (Ctrl-C again to stop at"
-                " once, and upload that file again later)",
+                "ragloom: stopping at the end of the document being ingested (Ctrl-C again to"
+                " stop at once); upload again what the job did not ingest",
                 file=sys.stderr, flush=True,
             )  # fmt: skip
         super().handle_exit(sig, frame)

@@ -131,10 +131,12 @@ class Service:
         self.answer_threads = anyio.CapacityLimiter(ANSWER_THREADS)
         #: Set when the server starts stopping: streaming answers end (``until_stopping``).
         self.stopping = asyncio.Event()
+        self._ingest_stop = threading.Event()  # set on close: the ingest job stops soon
         self._llm: LLM | None = None
 
     def open(self) -> None:
         """Open the store (a Milvus Lite file is then ours), pick the model, start the jobs."""
+        self._ingest_stop.clear()
         _ = self.rag.store.client
         self.rag.wrap_embedder(
             lambda embedder: (
@@ -165,6 +167,7 @@ class Service:
 
         Jobs still queued are dropped with their uploads: they were never ingested.
         """
+        self._ingest_stop.set()  # the running ingest ends at the end of its document
         self.jobs.stop()
         for job in self.jobs.all():
             if job.status == "queued" and job.files:
@@ -249,7 +252,11 @@ class Service:
             targets.append(str(target))
         if job.files:
             shutil.rmtree(job.files[0].path.parent, ignore_errors=True)
-        report = self.rag.ingest(targets, progress=job.progress).to_dict()
+
+        def progress(current: str, documents: int, chunks: int) -> None:
+            job.progress(self.display(current), documents, chunks)  # the name users know
+
+        report = self.rag.ingest(targets, progress=progress, stop=self._ingest_stop).to_dict()
         self._drop_unread(targets)
         for entry in (*report["skipped"], *report["errors"]):
             entry["name"] = self.display(entry["source"])
