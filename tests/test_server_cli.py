@@ -26,11 +26,13 @@ pytestmark = pytest.mark.timeout(90)
 
 @contextmanager
 def serving(
-    db: Path, cache: Path, cwd: Path, **extra_env: str
+    db: Path, cache: Path, cwd: Path, log: list[str] | None = None, **extra_env: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """``python -m ragloom serve --port 0`` over ``db``; (url, process)."""
-    env = {**os.environ, "RAGLOOM_CACHE_DIR": str(cache), "RAGLOOM_LLM": "none", **extra_env}
+    """``python -m ragloom serve --port 0`` over ``db``; (url, process).  What it writes
+    to stderr once serving goes to ``log``."""
+    env = {**os.environ, "RAGLOOM_CACHE_DIR": str(cache), "RAGLOOM_LLM": "none"}
     env.pop("RAGLOOM_API_KEY", None)
+    env.update(extra_env)
     process = subprocess.Popen(
         [sys.executable, "-m", "ragloom", "serve", "--port", "0", "--uri", str(db)],
         stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
@@ -43,7 +45,8 @@ def serving(
                 break
         else:
             pytest.fail(f"ragloom serve exited with {process.wait()} before serving")
-        threading.Thread(target=process.stderr.read, daemon=True).start()  # never a full pipe
+        lines = log if log is not None else []
+        threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True).start()
         yield found.group(1), process
     finally:
         if process.poll() is None:
@@ -220,6 +223,23 @@ def test_chat_on_a_served_file_goes_through_the_server(
         assert "And how is the key sent?" in rewrite
 
 
+def test_a_served_file_whose_server_needs_a_key_says_which_variable_to_set(
+    tmp_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: `ask` and `chat` said the file was "owned by a ragloom server ... use it, stop it,
+    # or point --uri elsewhere" without a word about the key (`search` named it).
+    monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(onnx_cache))
+    monkeypatch.delenv("RAGLOOM_API_KEY", raising=False)
+    db = ingested(tmp_path)
+    with serving(db, onnx_cache, tmp_path, RAGLOOM_API_KEY="s3cret"):
+        for command in (("search", "data"), ("ask", "Where is data?"), ("chat",)):
+            run = ragloom(*command, "--uri", str(db))
+            assert run.code == 1, (command, run.stderr)
+            assert "needs its API key: set RAGLOOM_API_KEY" in run.stderr, (command, run.stderr)
+        monkeypatch.setenv("RAGLOOM_API_KEY", "s3cret")
+        assert ragloom("ask", "Where is data?", "--uri", str(db)).code == 0
+
+
 def test_stopping_the_server_does_not_wait_for_a_hung_model(
     tmp_path: Path, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,26 +248,39 @@ def test_stopping_the_server_does_not_wait_for_a_hung_model(
     monkeypatch.setenv("RAGLOOM_CACHE_DIR", str(onnx_cache))
     db = ingested(tmp_path)
     with FakeOpenAIServer() as model:
-        model.enqueue(Hang())
+        model.enqueue(Hang(), Hang())
         hung = {"RAGLOOM_LLM": "openai", "OPENAI_API_KEY": "sk-fake",
                 "OPENAI_BASE_URL": model.base_url, "RAGLOOM_LLM_DEADLINE": "60"}  # fmt: skip
-        with serving(db, onnx_cache, tmp_path, **hung) as (url, process):
-            asking = threading.Thread(
-                target=lambda: httpx.post(
-                    f"{url}/v1/ask", json={"question": "Where does Milvus store data?"},
-                    timeout=90,
-                ),
-                daemon=True,
-            )  # fmt: skip
-            asking.start()
+        log: list[str] = []
+        with serving(db, onnx_cache, tmp_path, log, **hung) as (url, process):
+            answers: dict[str, httpx.Response] = {}
+            question = "Where does Milvus store data?"
+            asks = {  # QA: both got a plain-text 500 and the server printed two tracebacks
+                "ask": ("/v1/ask", {"question": question}),
+                "chat": ("/v1/chat/completions", {"model": "ragloom", "stream": True,
+                         "messages": [{"role": "user", "content": question}]}),
+            }  # fmt: skip
+            for name, (path, body) in asks.items():
+                threading.Thread(
+                    target=lambda n=name, p=path, b=body: answers.update(
+                        {n: httpx.post(url + p, json=b, timeout=90)}
+                    ),
+                    daemon=True,
+                ).start()
             deadline = time.monotonic() + 30
-            while not model.requests and time.monotonic() < deadline:
+            while len(model.requests) < 2 and time.monotonic() < deadline:
                 time.sleep(0.1)
-            assert model.requests, "the question never reached the model"
+            assert len(model.requests) == 2, "the questions never reached the model"
             stopping = time.monotonic()
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
             assert time.monotonic() - stopping < 10  # not the model's 60 s deadline
+    # Answered at once, as JSON errors that say why (they waited for the model's first word).
+    for name in asks:
+        assert answers[name].status_code == 503, (name, answers[name].text)
+        error = answers[name].json()["error"]
+        assert "the server is stopping" in error["message"], error
+    assert not any("Traceback" in line or "CancelledError" in line for line in log), log
 
 
 def test_a_second_ctrl_c_stops_the_server_at_once_without_a_traceback(tmp_path: Path) -> None:

@@ -165,7 +165,11 @@ def _served(
     from ragloom.cli import forward
 
     located = forward.locate(uri, collection)
-    served = forward.server_llm(located[1], timeout=10.0) if located is not None else None
+    served = (
+        forward.server_llm(located[1], located[0].uri, timeout=10.0)
+        if located is not None
+        else None
+    )
     if located is None or served is None:
         return None
     provider, served_model = served

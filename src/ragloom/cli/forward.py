@@ -46,13 +46,18 @@ def _headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _check(response: Any, url: str, uri: str, failed: str) -> None:
-    """A clear error for a response that is not a 200 (``failed``: "refused the search")."""
+def _check_key(response: Any, url: str, uri: str) -> None:
+    """The server refused the API key (or its absence): say which variable to set."""
     if response.status_code in (401, 403):
         raise ConfigError(
             f"the ragloom server at {url} owns {uri} and needs its API key: set {API_KEY_ENV}"
             " to the key it was started with"
         )
+
+
+def _check(response: Any, url: str, uri: str, failed: str) -> None:
+    """A clear error for a response that is not a 200 (``failed``: "refused the search")."""
+    _check_key(response, url, uri)
     if response.status_code != 200:
         raise ConfigError(f"the ragloom server at {url} {failed}: {_message(response)}")
 
@@ -85,12 +90,14 @@ def search_via_server(
     return hits
 
 
-def server_llm(url: str, timeout: float) -> tuple[str, str] | None:
-    """``(provider, model)`` the server answers with, or None if it cannot be asked."""
+def server_llm(url: str, uri: str, timeout: float) -> tuple[str, str] | None:
+    """``(provider, model)`` the server answers with, or None if it cannot be asked
+    (ConfigError when it wants an API key it was not given)."""
     import httpx
 
     try:
         response = httpx.get(f"{url}/v1/status", headers=_headers(), timeout=timeout)
+        _check_key(response, url, uri)
         if response.status_code != 200:
             return None
         llm = response.json()["server"]["llm"]

@@ -171,10 +171,13 @@ async def ask(request: Request, body: AskRequest) -> Response | dict[str, Any]:
         body.question, history, k=body.k, mode=body.mode, where=body.where,
         sources=body.sources, stream=streamed,
     )  # fmt: skip
+    # Raced with the server stopping, from the start: an answer still waiting for the
+    # model's first word ends at once (503) instead of being cancelled with a traceback.
+    pending = until_stopping(in_threads(items, service.answer_threads), service.stopping)
     if not streamed:
         searched_for, answer = body.question, None
         with refused_filter(body.where):
-            async for item in in_threads(items, service.answer_threads):
+            async for item in pending:
                 if isinstance(item, Rewritten):
                     searched_for = item.question
                 elif isinstance(item, Answer):
@@ -184,14 +187,12 @@ async def ask(request: Request, body: AskRequest) -> Response | dict[str, Any]:
         return service.answer_json(answer, searched_for)
 
     with refused_filter(body.where):
-        started = await prefetch(
-            in_threads(items, service.answer_threads), lambda i: not isinstance(i, Rewritten)
-        )
+        started = await prefetch(pending, lambda i: not isinstance(i, Rewritten))
 
     async def events() -> AsyncIterator[str]:
         searched_for = body.question
         try:
-            async for item in until_stopping(started, service.stopping):
+            async for item in started:
                 if isinstance(item, Rewritten):
                     searched_for = item.question
                     yield event({"searched_for": searched_for}, "question")

@@ -32,11 +32,13 @@ from ragloom.errors import (
     StoreError,
     StoreLockedError,
 )
+from ragloom.server.sse import ServerStopping
 
 log = logging.getLogger("ragloom.server")
 
 # Most specific first: the first class an error is an instance of decides.
 _STATUS: tuple[tuple[type[RagloomError], int, str], ...] = (
+    (ServerStopping, 503, "server_error"),
     (MissingDependencyError, 500, "server_error"),
     (ConfigError, 400, "invalid_request_error"),
     (SourceError, 400, "invalid_request_error"),
@@ -97,6 +99,24 @@ def validation_message(exc: RequestValidationError) -> str:
     return "invalid request: " + "; ".join(parts)
 
 
+def unreadable_body(exc: RequestValidationError, content_type: str) -> str | None:
+    """What to say when the body is not JSON at all (FastAPI makes either a schema
+    error, 422: "body.14: JSON decode error", "Input should be a valid dictionary")."""
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            at = f" at character {loc[1]}" if len(loc) > 1 else ""
+            reason = (err.get("ctx") or {}).get("error", "not JSON")
+            return f"the request body is not valid JSON ({reason}{at}): send a JSON object"
+        if loc == ("body",) and "json" not in content_type.lower():
+            sent = content_type.split(";")[0] or "no Content-Type"
+            return (
+                f"the request body must be a JSON object sent with Content-Type:"
+                f" application/json (this one came as {sent})"
+            )
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every failure as JSON (see the module docstring)."""
 
@@ -118,6 +138,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
+        unreadable = unreadable_body(exc, request.headers.get("content-type", ""))
+        if unreadable is not None:
+            return error_response(400, unreadable)
         return error_response(422, validation_message(exc))
 
     app.add_exception_handler(RagloomError, ragloom_error)

@@ -153,7 +153,9 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response | di
         )
     history = [(q, _without_sources(a)) for q, a in pair_turns(messages[:-1])]
     answers = service.answer(question, history, k=5, stream=body.stream)
-    items = in_threads(answers, service.answer_threads)
+    # Raced with the server stopping, from the start: an answer still waiting for the
+    # model's first word ends at once (503) instead of being cancelled with a traceback.
+    items = until_stopping(in_threads(answers, service.answer_threads), service.stopping)
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not body.stream:
@@ -191,7 +193,7 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response | di
         searched_for = question
         yield chunk({"role": "assistant", "content": ""})
         try:
-            async for item in until_stopping(started, service.stopping):
+            async for item in started:
                 if isinstance(item, Rewritten):
                     searched_for = item.question
                 elif isinstance(item, Answer):
