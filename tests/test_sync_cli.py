@@ -316,3 +316,25 @@ def test_ctrl_c_stops_at_the_end_of_a_document_not_of_a_batch(tmp_path: Path) ->
         complete = {d.source: d.chunks for d in rag.sources()}
     assert (again.added, again.unchanged) == (40 - report.files, report.files), again
     assert len(complete) == 40 and stored == {s: complete[s] for s in stored}, stored
+
+
+def test_documents_added_later_are_cut_as_the_collection_was_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: after the quickstart's `ingest ... --splitter seed --rebuild`, a plain `ingest`
+    # of one more file was refused ("built with splitter 'seed', not 'markdown'"), while
+    # `search` follows the collection's own settings.
+    first, later, db = tmp_path / "a.md", tmp_path / "b.md", str(tmp_path / "s.db")
+    first.write_text("# A\n\nAbout partitions.\n\n# B\n\nAbout segments.\n")
+    later.write_text("# C\n\nAbout replicas.\n")
+    assert ragloom("ingest", str(first), "--splitter", "seed", "--uri", db).code == 0
+    run = ragloom("ingest", str(later), "--uri", db, "--json")
+    assert run.code == 0, run.stderr
+    assert ragloom("status", "--uri", db, "--json").json()["splitter"] == "seed"
+    named = ragloom("ingest", str(later), "--splitter", "markdown", "--uri", db)
+    assert named.code == 1 and "--rebuild" in named.stderr  # other settings, named: refused
+    # A chunk size over the model's window (which ignores the rest) was taken silently.
+    monkeypatch.setenv("RAGLOOM_CHUNK_TOKENS", "100000")
+    big = ragloom("ingest", str(later), "--uri", str(tmp_path / "big.db"))
+    assert big.code == 1 and "chunk_tokens 100000 (RAGLOOM_CHUNK_TOKENS)" in big.stderr
+    assert "use at most 256" in big.stderr

@@ -96,7 +96,8 @@ class RAG(Asking):
         )
 
     def _query_embedder(self) -> Embedder:
-        """For searching: the embedder the collection was built with, when none was named."""
+        """The embedder the collection was built with, when none was named (for searching,
+        and for adding documents to it)."""
         info = self.store.info()
         named = self._embedder is not None or "embedder" in self.settings.model_fields_set
         if info is not None and not named and info.embedder != self.embedder.name:
@@ -131,9 +132,17 @@ class RAG(Asking):
             # the model to finish loading instead of aborting in its native code.
             atexit.register(self._warm_up_thread.join, _WARM_UP_EXIT_WAIT)
 
-    def chunk_settings(self, splitter: str | None = None) -> ChunkSettings:
-        """How documents are cut, fitted to the embedder's window."""
-        window = self.settings.chunk_tokens or self.embedder.max_tokens
+    def chunk_settings(
+        self, splitter: str | None = None, window: int | None = None
+    ) -> ChunkSettings:
+        """How documents are cut, fitted to the embedder's window (or ``window``)."""
+        window = window or self.settings.chunk_tokens or self.embedder.max_tokens
+        if window > self.embedder.max_tokens:
+            raise ConfigError(
+                f"chunk_tokens {window} (RAGLOOM_CHUNK_TOKENS) is over the window of the"
+                f" embedder {self.embedder.name} ({self.embedder.max_tokens} tokens), which"
+                f" would ignore the rest of each chunk: use at most {self.embedder.max_tokens}"
+            )
         return ChunkSettings(
             splitter=splitter or self.settings.splitter,
             max_tokens=window,
@@ -160,7 +169,17 @@ class RAG(Asking):
         again resumes.
         """
         sources = _names(sources, "sources")
-        chunking = self.chunk_settings(splitter)
+        window = None
+        if not rebuild and self.store.info() is not None and self.store.count() > 0:
+            # Documents added to a collection are cut and embedded as it was built, unless
+            # other settings are named (then refused: --rebuild).  An empty one is not
+            # followed: it may be left by a run that failed at once (a missing API key).
+            info, named = self.store.info(), self.settings.model_fields_set
+            assert info is not None
+            splitter = splitter or (info.splitter if "splitter" not in named else None)
+            window = info.chunk_tokens if "chunk_tokens" not in named else None
+            self._query_embedder()
+        chunking = self.chunk_settings(splitter, window)
         wanted = CollectionInfo(
             embedder=self.embedder.name,
             dim=self.embedder.dim,
