@@ -127,6 +127,21 @@ def test_an_impossible_number_is_named_with_its_setting(
     assert run.code == 1
     # named as it was set (it said "chunk_tokens: ..." whatever the user had typed)
     assert f"invalid configuration: RAGLOOM_{variable}: Input should be" in run.stderr
+    assert f"(got '{value}')" in run.stderr
+
+
+def test_an_invalid_collection_name_is_shown_with_why(tmp_path: Path) -> None:
+    # QA: "collection: Value error, may contain only letters..." named neither the value
+    # nor anything a user could act on.
+    with pytest.raises(ConfigError) as refused:
+        RAG(uri=str(tmp_path / "c.db"), collection="my-coll")
+    assert str(refused.value) == (
+        "invalid configuration: collection: may contain only letters, digits and"
+        " underscores (got 'my-coll')"
+    )
+    with pytest.raises(ConfigError) as secret:
+        RAG(uri=str(tmp_path / "c.db"), token=12345)  # type: ignore[arg-type]
+    assert "token" in str(secret.value) and "12345" not in str(secret.value)  # never shown
 
 
 def test_an_invalid_value_in_the_config_file_is_named_with_the_file(

@@ -243,7 +243,8 @@ def test_citation_42_is_removed_and_reported(
 def test_a_filter_matching_nothing_says_so(db: str) -> None:
     run = ragloom("ask", QUESTION, "--source", "*.nothing", "--llm", "none", "--uri", db)
     assert run.code == 0, run.stderr
-    assert "no passages match --where/--source: loosen the filter" in run.stderr
+    # ask has --source and no --where (it named both)
+    assert "no passages match the filter (the sources or where given)" in run.stderr
     assert "ingest documents first" not in run.stderr
     # QA: the answer said "no passage is relevant enough", under the label of an
     # extractive answer ("sentences quoted from your documents") though it quotes nothing.

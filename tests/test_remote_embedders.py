@@ -238,3 +238,24 @@ def test_gemini_timeout_is_a_provider_error(gem: FakeGeminiServer) -> None:
     gem.enqueue(Hang())
     with pytest.raises(ProviderError, match="did not answer"):
         emb.embed(["a"])
+
+
+def test_a_collection_built_with_openai_asks_for_its_key_not_another_model(
+    oai: FakeOpenAIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: searching such a collection with a wrong or missing key said "or use --embedder
+    # local", which the collection then refused (built with another embedder).
+    from ragloom import RAG
+
+    doc = tmp_path / "a.md"
+    doc.write_text("# A\n\nLooms hold warp threads.\n")
+    monkeypatch.setenv("OPENAI_BASE_URL", oai.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-right")
+    db = str(tmp_path / "o.db")
+    with RAG(uri=db, embedder="openai", cache_dir="") as rag:
+        rag.ingest([str(doc)])
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    with RAG(uri=db, cache_dir="") as rag, pytest.raises(ConfigError) as refused:
+        rag.search("looms")
+    message = str(refused.value)
+    assert "check OPENAI_API_KEY, as the collection 'ragloom' was built with openai:" in message

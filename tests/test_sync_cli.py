@@ -338,3 +338,17 @@ def test_documents_added_later_are_cut_as_the_collection_was_built(
     big = ragloom("ingest", str(later), "--uri", str(tmp_path / "big.db"))
     assert big.code == 1 and "chunk_tokens 100000 (RAGLOOM_CHUNK_TOKENS)" in big.stderr
     assert "use at most 256" in big.stderr
+
+
+def test_a_mistyped_collection_is_an_error_naming_the_ones_there(tmp_path: Path) -> None:
+    # QA: `search --collection other` on a database holding only 'ragloom' printed "no
+    # passages found ... ingest documents first" and exited 0: a typo scripts cannot see.
+    doc, db = tmp_path / "a.md", str(tmp_path / "t.db")
+    doc.write_text("# A\n\nLooms hold warp threads.\n")
+    assert ragloom("ingest", str(doc), "--uri", db).code == 0
+    for command in (("search", "looms"), ("ask", "looms?", "--llm", "none"), ("sources",)):
+        run = ragloom(*command, "--uri", db, "--collection", "ragloon")
+        assert run.code == 1, (command, run.stdout, run.stderr)
+        assert "there is no collection 'ragloon'" in run.stderr and "holds ragloom" in run.stderr
+    fresh = ragloom("search", "looms", "--uri", str(tmp_path / "new.db"))
+    assert fresh.code == 0 and "ingest documents first" in fresh.stdout  # nothing there yet

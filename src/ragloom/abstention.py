@@ -82,7 +82,9 @@ class Coverage:
     def note(self) -> str | None:
         """One line for the user saying why ragloom declined, if it did."""
         if not self.found and self.filtered:
-            return "no passages match --where/--source: loosen the filter, or drop it"
+            return (
+                "no passages match the filter (the sources or where given): loosen it, or drop it"
+            )
         if not self.found:
             return "no passages found: ingest documents first (ragloom ingest PATH)"
         if self.too_weak:

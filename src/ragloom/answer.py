@@ -49,7 +49,7 @@ NO_ANSWER = (
     "The documents do not seem to cover this question: no passage is relevant enough "
     "to answer from."
 )
-NO_MATCH = "No passage matches the filter (--where/--source): loosen it, or drop it."
+NO_MATCH = "No passage matches the filter (the sources or where given): loosen it, or drop it."
 NO_PASSAGES = "The collection holds no passages to answer from: ingest documents first."
 _ABSTAIN_PATTERNS = re.compile(
     r"(passages?|context|documents?|snippets?|information)\s+(provided\s+)?"

@@ -169,10 +169,27 @@ def override(settings: Settings, **flags: Any) -> Settings:
 
 def _invalid(exc: ValidationError, given: Any = (), toml_file: Path | None = None) -> ConfigError:
     """One line naming each setting pydantic refused, where it was set, and why."""
-    problems = "; ".join(
-        f"{_where(err['loc'], given, toml_file)}: {err['msg']}" for err in exc.errors()
-    )
+    problems = "; ".join(_problem(err, given, toml_file) for err in exc.errors())
     return ConfigError(f"invalid configuration: {problems}")
+
+
+def _problem(err: Any, given: Any, toml_file: Path | None) -> str:
+    """``where: why (got VALUE)``; secrets are never shown."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    loc: tuple[int | str, ...] = tuple(err.get("loc") or ())
+    value = err.get("input")
+    secret = bool(loc) and str(loc[0]) in _secret_fields()
+    shown = f" (got {value!r})" if isinstance(value, str | int | float) and not secret else ""
+    return f"{_where(loc, given, toml_file)}: {message}{shown}"
+
+
+def _secret_fields() -> set[str]:
+    """The settings that hold secrets (``SecretStr``): their values are never shown."""
+    return {
+        name
+        for name, field in Settings.model_fields.items()
+        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
+    }
 
 
 def _where(loc: tuple[int | str, ...], given: Any, toml_file: Path | None) -> str:

@@ -331,7 +331,14 @@ def _embedder_from_name(name: str, settings: Settings) -> Embedder:
             " (RAG(embedder=...)), or rebuild the collection with another embedder"
         )
     spec = kind if kind == "milvus-default" else f"{kind}:{model}" if model else kind
-    return make_embedder(spec, batch_size=settings.batch_size, cache_dir=settings.cache_dir or None)
+    made = make_embedder(spec, batch_size=settings.batch_size, cache_dir=settings.cache_dir or None)
+    if hasattr(made, "key_hint"):  # another model will not search these vectors
+        made.key_hint = (
+            f"as the collection '{settings.collection}' was built with {name}, which searching"
+            " it and adding to it need (or ingest into another --collection with --embedder"
+            " local)"
+        )
+    return made
 
 
 def _names(value: Names, what: str) -> list[str]:

@@ -143,7 +143,7 @@ def ask(
     live = not as_json and (stream if stream is not None else sys.stdout.isatty())
     if _ask_via_server(uri, collection, question, llm, model, k, mode, source, live, as_json):
         return
-    with open_rag(uri=uri, token=token, collection=collection) as rag:
+    with open_rag(existing=True, uri=uri, token=token, collection=collection) as rag:
         extractive = rag.get_llm(llm, model).provider == "none"
         items = rag.stream(
             question, k, llm=llm, model=model, mode=search_mode(rag, mode),
@@ -299,7 +299,7 @@ def chat(
     live = stream if stream is not None else sys.stdout.isatty()
     if _chat_via_server(uri, collection, llm, model, k, mode, source, live):
         return
-    with open_rag(uri=uri, token=token, collection=collection) as rag:
+    with open_rag(existing=True, uri=uri, token=token, collection=collection) as rag:
         from ragloom.chat import Conversation
 
         conversation = Conversation(

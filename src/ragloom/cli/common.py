@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ragloom.errors import RagloomError
+from ragloom.errors import ConfigError, RagloomError
 from ragloom.names import display_name
 
 if TYPE_CHECKING:
@@ -21,6 +23,32 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _warnings_say_ragloom() -> None:
+    """ragloom's warnings go to stderr as ``ragloom: ...``, like its errors (without a
+    handler, Python printed the bare message)."""
+    logger = logging.getLogger("ragloom")
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        handler = _Stderr()
+        handler.setFormatter(logging.Formatter("ragloom: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        logger.addHandler(handler)
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to ``sys.stderr`` as it is at each message (as Python's own last-resort
+    handler does), not as it was when the handler was made."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
 
 UriOpt = Annotated[
     str | None, typer.Option("--uri", help="Milvus Lite file or server URI (env RAGLOOM_URI)")
@@ -56,12 +84,23 @@ def reported() -> Iterator[None]:
 
 
 @contextmanager
-def open_rag(**kwargs: Any) -> Iterator[RAG]:
-    """Open a RAG, turning ragloom's expected failures into a message and exit 1."""
+def open_rag(*, existing: bool = False, **kwargs: Any) -> Iterator[RAG]:
+    """Open a RAG, turning ragloom's expected failures into a message and exit 1.
+
+    ``existing``: the command reads the collection, so a name the database does not have,
+    while it has others, is a mistyped ``--collection`` (exit 1), not an empty one.
+    """
     with reported():
+        from ragloom.config import redact_uri
         from ragloom.rag import RAG
 
         with RAG(**kwargs) as rag:
+            if existing and rag.store.info() is None and (others := rag.store.others()):
+                raise ConfigError(
+                    f"there is no collection '{rag.settings.collection}' at"
+                    f" {redact_uri(rag.settings.uri)}, which holds {', '.join(others)}:"
+                    " check --collection (RAGLOOM_COLLECTION)"
+                )
             yield rag
 
 

@@ -222,7 +222,9 @@ def search(
     if rerank is None and embedder is None:
         hits = _search_via_server(uri, collection, question, k, mode, where, source or ())
     if hits is None:
-        with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+        with open_rag(
+            existing=True, uri=uri, token=token, collection=collection, embedder=embedder
+        ) as rag:
             found = rag.search(
                 question, k=k, mode=search_mode(rag, mode), where=where, sources=source or (),
                 rerank=rerank,
@@ -281,7 +283,7 @@ def status(
     collection: CollectionOpt = None,
 ) -> None:
     """Show where the collection is, what it holds, and how it was built."""
-    with open_rag(uri=uri, token=token, collection=collection) as rag:
+    with open_rag(existing=True, uri=uri, token=token, collection=collection) as rag:
         info = rag.status()
     if as_json:
         typer.echo(json.dumps(info))
@@ -298,7 +300,7 @@ def sources(
     collection: CollectionOpt = None,
 ) -> None:
     """List the documents in the collection."""
-    with open_rag(uri=uri, token=token, collection=collection) as rag:
+    with open_rag(existing=True, uri=uri, token=token, collection=collection) as rag:
         docs = rag.sources()
     if as_json:
         typer.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False))
@@ -325,7 +327,7 @@ def delete(
 
     _refuse_empty(sources, "a document as `ragloom sources` lists it")
     absolute = [source_name(s) for s in sources]  # as ingest named them
-    with open_rag(uri=uri, token=token, collection=collection) as rag:
+    with open_rag(existing=True, uri=uri, token=token, collection=collection) as rag:
         stored = rag.store.chunk_ids_by_source(absolute) if rag.store.info() else {}
         missing = [s for s in absolute if s not in stored]
         folders = {s for s in missing if rag.store.sources_under(s)}

@@ -54,7 +54,9 @@ def evaluate(
     from ragloom import eval as metrics
 
     check_mode(mode)
-    with open_rag(uri=uri, token=token, collection=collection, embedder=embedder) as rag:
+    with open_rag(
+        existing=True, uri=uri, token=token, collection=collection, embedder=embedder
+    ) as rag:
         items = metrics.load_items(file)
         if rag.store.info() is None:
             err(f"nothing to evaluate: collection '{rag.settings.collection}' is empty"

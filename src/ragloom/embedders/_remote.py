@@ -186,6 +186,9 @@ class RemoteEmbedder(ABC):
         self._requested_dim = dim
         self._dim = dim if dim is not None else self.known_dims.get(model)
         self._client: Any = None
+        #: What else to do about a missing or refused key (ragloom sets it when the model
+        #: is the one a collection was built with: another model would not do).
+        self.key_hint = "or use --embedder local"
 
     @property
     def cache_key(self) -> str:
@@ -246,7 +249,7 @@ class RemoteEmbedder(ABC):
     # -- shared internals ---------------------------------------------------------------
 
     def _key(self) -> str:
-        return resolve_key(self._api_key, self.key_envs, self.base_url)
+        return resolve_key(self._api_key, self.key_envs, self.base_url, self.key_hint)
 
     def _client_or_create(self) -> Any:
         if self._client is None:
@@ -279,8 +282,7 @@ class RemoteEmbedder(ABC):
     def _key_rejected(self, detail: str) -> ConfigError:
         return ConfigError(
             f"{self._host()} rejected the API key ({detail}): "
-            f"check {key_variable(self.key_envs)}, "
-            "or use --embedder local"
+            f"check {key_variable(self.key_envs)}, {self.key_hint}"
         )
 
     def _not_found(self) -> ConfigError:

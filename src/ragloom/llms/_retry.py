@@ -162,7 +162,8 @@ class Retrier:
                 "retry later, or raise RAGLOOM_LLM_DEADLINE"
             ) from exc
         if tries >= self.policy.retries:
-            raise _suffixed(self.to_error(exc), f"after {tries + 1} attempts") from exc
+            attempts = f"{tries + 1} attempt" + ("s" if tries else "")
+            raise _suffixed(self.to_error(exc), f"after {attempts}") from exc
         delay = self._delay(transient, tries)
         if delay > left - _MIN_ATTEMPT:
             raise _suffixed(

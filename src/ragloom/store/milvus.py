@@ -113,6 +113,13 @@ class MilvusStore:
             self._info = info
         return self._info
 
+    def others(self) -> list[str]:
+        """The database's other collections (none when a Milvus Lite file is missing)."""
+        if self._client is None and self._lite_file_missing():
+            return []
+        names = self._call(self.client.list_collections)
+        return sorted(str(n) for n in names if n != self.collection)
+
     def _lite_file_missing(self) -> bool:
         """A Milvus Lite URI whose database does not exist yet (opening would create it)."""
         return self.is_lite and not lite.lite_path(self.uri).exists()
