@@ -205,6 +205,10 @@ def test_delete_a_source_by_id(client: httpx.Client, tmp_path: Path) -> None:
     assert uploaded.is_file()
     sources = client.get("/v1/sources").json()["sources"]
     target = next(s for s in sources if s["name"] == "temporary.md")
+    by_name = ingest(client, {"other.md": "# Other\n\nAlso gone."})["result"]
+    assert by_name["added"] == 1
+    # By the name /v1/sources and the page show (QA: only the id or full source worked).
+    assert client.delete("/v1/sources/other.md").json()["deleted"]["name"] == "other.md"
     deleted = client.delete(f"/v1/sources/{target['id']}").json()["deleted"]
     assert deleted["deleted_chunks"] == 1 and deleted["name"] == "temporary.md"
     assert not uploaded.exists()

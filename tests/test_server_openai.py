@@ -96,6 +96,8 @@ def test_a_streamed_chat_completion_in_openai_chunks(
     assert len(finals) == 1
     assert finals[0].model_extra["citations"][0]["name"] == "storage.md"
     assert chunks[-1].choices == [] and chunks[-1].usage.total_tokens > 0
+    # OpenAI sends "usage": null on every earlier chunk when usage is asked for.
+    assert all("usage" in c.model_fields_set and c.usage is None for c in chunks[:-1])
     assert provider.requests_to("chat")[-1].body["stream"] is True
 
 

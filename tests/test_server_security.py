@@ -70,11 +70,15 @@ def test_every_endpoint_needs_the_key(
     message = response.json()["error"]["message"]
     assert "RAGLOOM_API_KEY" in message
     assert ("wrong API key" in message) == (authorization == "Bearer wrong-key")
+    assert response.json()["error"]["code"] == "invalid_api_key"  # as OpenAI's API says it
 
 
 def test_healthz_and_the_page_files_need_no_key(server: tuple[str, Path]) -> None:
-    for path in ("/healthz", "/", "/web/app.js", "/web/style.css"):
+    for path in ("/healthz", "/", "/web/app.js", "/web/style.css", "/web/fflate.min.js"):
         assert httpx.get(server[0] + path).status_code == 200, path
+    # Paths that serve nothing are not open either (they were listed as key-free: 404).
+    for path in ("/index.html", "/favicon.ico"):
+        assert httpx.get(server[0] + path).status_code == 401, path
 
 
 def test_the_right_key_is_let_in(client: httpx.Client) -> None:

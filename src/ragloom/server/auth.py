@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ragloom.server.errors import error_response
 
 #: Paths answered without the key.
-PUBLIC_PATHS = frozenset({"/healthz", "/", "/index.html", "/favicon.ico"})
+PUBLIC_PATHS = frozenset({"/healthz", "/"})
 PUBLIC_PREFIXES = ("/web/",)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -65,7 +65,8 @@ class AccessGuard:
             return
         status, message = refusal
         extra = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        await error_response(status, message, headers=extra)(scope, receive, send)
+        code = "invalid_api_key" if status == 401 else None  # as OpenAI's API says it
+        await error_response(status, message, headers=extra, code=code)(scope, receive, send)
 
     def _refusal(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, str] | None:
         host = headers.get("host", "")

@@ -67,11 +67,16 @@ def error_body(message: str, kind: str = "invalid_request_error", code: str | No
 
 
 def error_response(
-    status: int, message: str, kind: str | None = None, headers: Mapping[str, str] | None = None
+    status: int,
+    message: str,
+    kind: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    code: str | None = None,
 ) -> JSONResponse:
     """An error answer with ``message``; ``kind`` defaults to one fitting ``status``."""
     kind = kind or _TYPES.get(status, "server_error")
-    return JSONResponse(error_body(message, kind), status_code=status, headers=dict(headers or {}))
+    body = error_body(message, kind, code)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 
 
 def status_of(exc: RagloomError) -> tuple[int, str]:

@@ -186,6 +186,7 @@ async def chat_completions(request: Request, body: ChatRequest) -> Response | di
             "id": completion_id, "object": "chat.completion.chunk", "created": created,
             "model": MODEL_ID,
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+            **({"usage": None} if include_usage else {}),  # OpenAI: null until the last
             **more,
         })  # fmt: skip
 

@@ -211,10 +211,13 @@ class Service:
         ]  # fmt: skip
 
     def delete(self, key: str) -> dict[str, Any] | None:
-        """Delete the document with this id (or source); an uploaded file goes too, and an
-        uploaded archive once none of its members is left."""
+        """Delete the document with this id, source, or name as shown (when one document
+        has it); an uploaded file goes too, and an uploaded archive once none of its
+        members is left."""
         stored = self.rag.sources()
         found = [s for s in stored if key in (source_id(s.source), s.source)]
+        named = [s for s in stored if self.display(s.source) == key]
+        found = found or (named if len(named) == 1 else [])
         if not found:
             return None
         source = found[0].source
