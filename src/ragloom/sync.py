@@ -34,7 +34,6 @@ ProgressFn = Callable[[str, int, int], None]  # (current source, files done, chu
 
 _DOCS_PER_BATCH = 32
 _CHUNKS_PER_BATCH = 256  # written at once (a Ctrl-C waits for the document in progress)
-_CHUNKS_PER_EMBED = 64  # a model batch: what a server's searches may wait for (~1 s here)
 
 
 @dataclass
@@ -344,9 +343,8 @@ class Ingestor:
                 report.embedded += uncached(texts) if callable(uncached) else len(texts)
                 work.count_in(report)
                 continue
-            # Embedded a few chunks at a time, so that a server's searches, which share the
-            # model, wait for those and not for a whole batch (one large PDF can be
-            # thousands of chunks); written, with progress, a piece at a time.  A Ctrl-C
+            # Embedded and written a piece at a time, with progress after each (a server's
+            # shared model embeds a piece in slices: its searches wait for one).  A Ctrl-C
             # stops at the end of a document: each one written is whole, its stale chunks
             # deleted.
             for piece, whole in _pieces(work, _CHUNKS_PER_BATCH):
@@ -356,17 +354,9 @@ class Ingestor:
                     break
 
     def _embed(self, texts: list[str], report: IngestReport) -> list[list[float]]:
-        """Vectors for ``texts``, _CHUNKS_PER_EMBED at a time, shortest first: calls of
-        similar lengths pad little (as the model's own sorting does within one call)."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors: list[list[float]] = [[] for _ in texts]
-        for start in range(0, len(order), _CHUNKS_PER_EMBED):
-            picked = order[start : start + _CHUNKS_PER_EMBED]
-            cached_before = getattr(self.embedder, "hits", 0)
-            found = self.embedder.embed([texts[i] for i in picked], "document")
-            report.embedded += len(picked) - (getattr(self.embedder, "hits", 0) - cached_before)
-            for i, vector in zip(picked, found, strict=True):
-                vectors[i] = vector
+        cached_before = getattr(self.embedder, "hits", 0)
+        vectors = self.embedder.embed(texts, "document")
+        report.embedded += len(texts) - (getattr(self.embedder, "hits", 0) - cached_before)
         return vectors
 
     # -- stage 3: write ------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """One embedding model shared by every request thread: one call at a time, queries batched.
 
 A model may not be used by two threads at once (a fast tokenizer raises "Already
-borrowed"), so calls go through one lock, held for one batch: searches wait for the
-batch an ingest is embedding, not for the whole ingest.  While the model is busy, the
+borrowed"), so calls go through one lock, held for one slice of at most
+``DOCUMENT_SLICE`` documents (shortest first, so each pads little): searches wait for the
+slice an ingest is embedding, not for its batch (one large PDF can be thousands of
+chunks) or the whole ingest.  While the model is busy, the
 queries that arrive wait together, and the next thread to get the model embeds all of
 them in one call: under load, one forward pass serves many searches (see the load test
 in docs/server.md).
@@ -18,6 +20,8 @@ from ragloom.embedders.base import Embedder, InputType
 
 #: Most queries embedded in one call.
 MAX_QUERY_BATCH = 64
+#: Most document texts embedded under the lock at once: what a search may wait for.
+DOCUMENT_SLICE = 64
 
 
 @dataclass
@@ -39,6 +43,19 @@ class SharedEmbedder:
         self._model = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Waiting] = []
+
+    def _in_slices(self, texts: Sequence[str]) -> list[list[float]]:
+        """Documents embedded a slice at a time, the lock let go between slices."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for start in range(0, len(order), DOCUMENT_SLICE):
+            picked = order[start : start + DOCUMENT_SLICE]
+            with self._model:
+                self.calls += 1
+                found = self.inner.embed([texts[i] for i in picked], "document")
+            for i, vector in zip(picked, found, strict=True):
+                vectors[i] = vector
+        return vectors
 
     @property
     def dim(self) -> int:
@@ -63,6 +80,8 @@ class SharedEmbedder:
 
     def embed(self, texts: Sequence[str], input_type: InputType = "document") -> list[list[float]]:
         """Embed ``texts``; short query lists may be embedded together with others'."""
+        if input_type == "document" and len(texts) > DOCUMENT_SLICE:
+            return self._in_slices(texts)
         if input_type != "query" or not texts or len(texts) > self.max_query_batch:
             with self._model:
                 self.calls += 1
