@@ -170,12 +170,12 @@ class RAG(Asking):
         """
         sources = _names(sources, "sources")
         window = None
-        if not rebuild and self.store.info() is not None and self.store.count() > 0:
+        info = None if rebuild else self.store.info()
+        if info is not None and self.store.count() > 0:
             # Documents added to a collection are cut and embedded as it was built, unless
             # other settings are named (then refused: --rebuild).  An empty one is not
             # followed: it may be left by a run that failed at once (a missing API key).
-            info, named = self.store.info(), self.settings.model_fields_set
-            assert info is not None
+            named = self.settings.model_fields_set
             splitter = splitter or (info.splitter if "splitter" not in named else None)
             window = info.chunk_tokens if "chunk_tokens" not in named else None
             self._query_embedder()

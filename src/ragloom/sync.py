@@ -18,15 +18,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragloom.chunking import ChunkSettings, chunk_document, document_hash
 from ragloom.embedders.base import Embedder
 from ragloom.loaders import LoadLimits, PathGlob, load_sources
+from ragloom.plans import Batch, DocPlan, pieces, plan_document
 from ragloom.store import MilvusStore, StoredChunks
-from ragloom.types import Chunk, Document, IngestReport, LoadIssue
+from ragloom.types import Document, IngestReport, LoadIssue
 
 logger = logging.getLogger("ragloom.sync")
 
@@ -36,87 +36,11 @@ _DOCS_PER_BATCH = 32
 _CHUNKS_PER_BATCH = 256  # written at once (a Ctrl-C waits for the document in progress)
 
 
-@dataclass
-class DocPlan:
-    """What one document needs: which chunks to embed and write, which ids to delete."""
-
-    source: str
-    status: str  # "added" | "changed" | "unchanged"
-    write: list[Chunk] = field(default_factory=list)
-    delete: list[str] = field(default_factory=list)
-    chunks: int = 0
-
-
-def plan_document(chunks: Sequence[Chunk], stored: StoredChunks | None, source: str) -> DocPlan:
-    """Compare a document's fresh chunks with the rows stored for it."""
-    if not stored or not stored.hashes:
-        return DocPlan(source, "added", write=list(chunks), chunks=len(chunks))
-    doc_hash = chunks[0].doc_hash if chunks else ""
-    if stored.complete(doc_hash) and set(stored.hashes) == {c.id for c in chunks}:
-        return DocPlan(source, "unchanged", chunks=len(chunks))
-    wanted = {c.id: c for c in chunks}
-    # A surviving id whose row carries an old hash or count is rewritten (same text: cached).
-    write = [
-        c
-        for cid, c in wanted.items()
-        if stored.hashes.get(cid) != doc_hash or stored.counts != {len(chunks)}
-    ]
-    delete = [cid for cid in stored.hashes if cid not in wanted]
-    return DocPlan(source, "changed", write=write, delete=delete, chunks=len(chunks))
-
-
 class Interrupted(Exception):
     """Ctrl-C arrived; the current batch was finished first."""
 
 
-@dataclass
-class _Work:
-    """One batch of documents, planned: what to embed and write, then what to delete."""
-
-    write: list[Chunk]
-    delete: list[str]
-    last_source: str
-    vectors: list[list[float]] = field(default_factory=list)
-    #: The batch's documents by status (added, changed, unchanged) and their chunks:
-    #: counted in the report once the batch is written, so an interrupted run reports
-    #: what it did, not what it planned.
-    plans: list[DocPlan] = field(default_factory=list)
-
-    def count_in(self, report: IngestReport) -> None:
-        """Add this batch's documents to ``report``."""
-        for plan in self.plans:
-            report.files += 1
-            report.chunks += plan.chunks
-            setattr(report, plan.status, getattr(report, plan.status) + 1)
-            if plan.status != "unchanged":
-                report.plan.setdefault(plan.status, []).append(plan.source)
-
-
 _DONE = object()  # end of a queue
-
-
-def _pieces(work: _Work, size: int) -> Iterator[tuple[_Work, bool]]:
-    """``work`` in pieces of at most ``size`` chunks to write, cut between documents
-    unless one is larger; each document's stale chunks and count go with its last piece.
-    True when a piece ends at a document's end."""
-    piece = _Work([], [], work.last_source)
-    for plan in work.plans:
-        if piece.write and len(piece.write) + len(plan.write) > size:
-            yield piece, True
-            piece = _Work([], [], plan.source)
-        rest = list(plan.write)
-        while len(rest) > size - len(piece.write):  # a document larger than a piece
-            room = size - len(piece.write)
-            piece.write.extend(rest[:room])
-            rest = rest[room:]
-            yield piece, False
-            piece = _Work([], [], plan.source)
-        piece.write.extend(rest)
-        piece.delete.extend(plan.delete)
-        piece.plans.append(plan)
-        piece.last_source = plan.source
-    if piece.plans or not work.plans:
-        yield piece, True
 
 
 class Ingestor:
@@ -281,16 +205,16 @@ class Ingestor:
         if pending:
             out.put(self._plan_locked(pending, report, empty))
 
-    def _plan_locked(self, docs: list[Document], report: IngestReport, empty: bool) -> _Work:
+    def _plan_locked(self, docs: list[Document], report: IngestReport, empty: bool) -> Batch:
         """``_plan_batch`` unless the run has stopped (the store is the caller's again)."""
         with self._planning:
             if self._stop.is_set():
-                return _Work(write=[], delete=[], last_source=docs[-1].source)
+                return Batch(write=[], delete=[], last_source=docs[-1].source)
             return self._plan_batch(docs, report, empty)
 
-    def _plan_batch(self, docs: list[Document], report: IngestReport, empty: bool) -> _Work:
+    def _plan_batch(self, docs: list[Document], report: IngestReport, empty: bool) -> Batch:
         stored = {} if empty else self.store.chunk_ids_by_source(doc.source for doc in docs)
-        work = _Work(write=[], delete=[], last_source=docs[-1].source)
+        work = Batch(write=[], delete=[], last_source=docs[-1].source)
         for doc in docs:
             try:
                 plan = self._plan_document(doc, stored.get(doc.source))
@@ -347,13 +271,15 @@ class Ingestor:
             # shared model embeds a piece in slices: its searches wait for one).  A Ctrl-C
             # stops at the end of a document: each one written is whole, its stale chunks
             # deleted.
-            for piece, whole in _pieces(work, _CHUNKS_PER_BATCH):
+            for piece, whole in pieces(work, _CHUNKS_PER_BATCH):
                 piece.vectors = self._embed([c.embed_text for c in piece.write], report)
                 _put(out, piece, writer)
                 if whole and self._stop.is_set():
                     break
 
     def _embed(self, texts: list[str], report: IngestReport) -> list[list[float]]:
+        if not texts:  # a piece of unchanged documents: no call to the model
+            return []
         cached_before = getattr(self.embedder, "hits", 0)
         vectors = self.embedder.embed(texts, "document")
         report.embedded += len(texts) - (getattr(self.embedder, "hits", 0) - cached_before)

@@ -103,8 +103,7 @@ class CachingEmbedder:
         """Embed, taking document vectors from the cache where it has them."""
         if input_type != "document" or not texts:
             return self.inner.embed(texts, input_type)
-        keys = [text_key(t) for t in texts]
-        found = self.cache.get(self._key, keys)
+        keys, found = self._lookup(texts)
         missing = [i for i, k in enumerate(keys) if k not in found]
         if missing:
             fresh = self.inner.embed([texts[i] for i in missing], input_type)
@@ -116,9 +115,13 @@ class CachingEmbedder:
 
     def uncached(self, texts: Sequence[str]) -> int:
         """How many of the document ``texts`` an ``embed`` would send to the model."""
-        keys = [text_key(t) for t in texts]
-        found = self.cache.get(self._key, keys)
+        keys, found = self._lookup(texts)
         return sum(1 for k in keys if k not in found)
+
+    def _lookup(self, texts: Sequence[str]) -> tuple[list[str], dict[str, list[float]]]:
+        """The texts' cache keys, and the vectors the cache holds for them."""
+        keys = [text_key(t) for t in texts]
+        return keys, self.cache.get(self._key, keys)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
