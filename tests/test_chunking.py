@@ -161,6 +161,22 @@ def test_an_h1_other_than_the_title_is_kept_in_the_path() -> None:
     assert [c.heading for c in untitled] == ["Other", "Other > Sub"]
 
 
+def test_a_title_the_h1_says_again_in_other_words_is_said_once() -> None:
+    # QA: "Using a Milvus server > Using a Milvus server, a cluster or Zilliz Cloud > ..."
+    # (front matter's title, then the page's own `# ` heading) in every citation.
+    def path(title: str, h1: str) -> str:
+        return chunks_of(md(f"# {h1}\n\nbody\n", title=title), min_tokens=0)[0].heading
+
+    longer = "Using a Milvus server, a cluster or Zilliz Cloud"
+    assert path("Using a Milvus server", longer) == longer
+    assert path("What is Milvus", "What is Milvus?") == "What is Milvus?"
+    assert path("Deploy on EC2", "(Deprecated) Deploy on EC2") == "(Deprecated) Deploy on EC2"
+    assert path("Jina AI - Embed", "Jina AI") == "Jina AI - Embed"
+    # Titles that say something else are both kept; words, not letters, are compared.
+    assert path("Set Limits", "Limit Collection Counts") == "Set Limits > Limit Collection Counts"
+    assert path("Time", "Timestamp") == "Time > Timestamp"
+
+
 def test_setext_headings_are_headings() -> None:
     text = (
         "Widget Guide\n============\n\nIntro text.\n\n"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from ragloom.config import Settings
     from ragloom.embedders import Embedder
     from ragloom.llms import LLM, ProviderChoice, Reliability
+    from ragloom.llms.extractive import Embed
     from ragloom.rag import Names
     from ragloom.store import MilvusStore, SearchMode
 
@@ -185,6 +186,7 @@ class Asking:
     def get_llm(self, llm: str | LLM | None = None, model: str | None = None) -> LLM:
         """The model that answers (built once per provider and model)."""
         from ragloom.llms import make_llm
+        from ragloom.llms.extractive import ExtractiveLLM
 
         if llm is not None and not isinstance(llm, str):
             return llm
@@ -195,8 +197,20 @@ class Asking:
         cache: dict[tuple[str, str | None], LLM] = self.__dict__.setdefault("_llms", {})
         key = (choice.name, model)
         if key not in cache:
-            cache[key] = make_llm(choice.name, model, self.reliability())
+            built = make_llm(choice.name, model, self.reliability())
+            if isinstance(built, ExtractiveLLM):
+                built.embed = self._sentence_embed()
+            cache[key] = built
         return cache[key]
+
+    def _sentence_embed(self) -> Embed | None:
+        """The collection's embedding model for choosing extractive sentences by meaning,
+        when it runs in this process (a remote API would be paid, and waited for, on
+        every answer)."""
+        from ragloom.embedders import IN_PROCESS_EMBEDDERS
+
+        embedder = self._query_embedder()
+        return embedder.embed if embedder.name.startswith(IN_PROCESS_EMBEDDERS) else None
 
     def reliability(self) -> Reliability:
         """Timeouts, deadline and retries for model calls, from the settings."""

@@ -47,6 +47,7 @@ _NOT_SETEXT_TEXT = re.compile(r" {0,3}([-*+>|]|\d{1,9}[.)])(\s|$)")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+$")
 _ANCHOR = re.compile(r"[ \t]*\{#[^}]*\}$")
 _FENCE = re.compile(r"([ \t]*)(`{3,}|~{3,})(.*)")
+_WORDS = re.compile(r"\w+")
 _DELIMITER_ROW = re.compile(r"[ \t|:-]*-[ \t|:-]*")
 
 
@@ -175,11 +176,21 @@ def split_sections(title: str, text: str, measure: Measure, headings: bool) -> l
     for stack, blocks in parse(text, measure, headings):
         if not blocks:
             continue
-        if stack and title and stack[0].casefold() == title.casefold():
-            stack = stack[1:]
         path = tuple(t for t in [title, *stack] if t)
+        if stack and title and _says_again(title, stack[0]):
+            # Front matter's title and the page's `# ` heading naming it again, or nearly
+            # ("Quickstart" / "Quickstart with Milvus Lite"): the longer one is kept.
+            path = (max(title, stack[0], key=len), *stack[1:])
         out.append(Section(path, tuple(blocks)))
     return out
+
+
+def _says_again(a: str, b: str) -> bool:
+    """Whether one heading's words are the other's, or the start or end of them."""
+    words_a, words_b = _WORDS.findall(a.casefold()), _WORDS.findall(b.casefold())
+    short, long = sorted((words_a, words_b), key=len)
+    n = len(short)
+    return bool(short) and (long[:n] == short or long[len(long) - n :] == short)
 
 
 # --- merging small sections ----------------------------------------------------------------

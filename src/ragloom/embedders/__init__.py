@@ -10,9 +10,11 @@ from __future__ import annotations
 from ragloom.embedders.base import Embedder, InputType
 from ragloom.errors import ConfigError
 
-__all__ = ["EMBEDDER_KINDS", "Embedder", "InputType", "make_embedder"]
+__all__ = ["EMBEDDER_KINDS", "IN_PROCESS_EMBEDDERS", "Embedder", "InputType", "make_embedder"]
 
 EMBEDDER_KINDS = ("local", "milvus-default", "gemini", "openai")
+#: Name prefixes of the embedders that run in this process (no API, no cost per call).
+IN_PROCESS_EMBEDDERS = ("local:", "milvus-default:")
 
 
 def make_embedder(
