@@ -299,6 +299,10 @@ def test_paths_and_single_names_are_taken_as_ingest_takes_them(
         assert rag.search("warp threads loom", k=1, sources=Path("a.md"))[0].heading == "Looms"
         assert rag.delete("docs/a.md") == 1
         assert [d.source for d in rag.sources()] == [str(docs / "b.md")]
+        named = rag.documents_named(["docs", "docs/a.md"])  # a folder: what is under it
+        assert named == {str(docs): [str(docs / "b.md")], str(docs / "a.md"): []}
+        assert rag.delete(Path("docs")) == 1 and rag.sources() == []
+        assert rag.ingest("docs").added == 2  # the folder deleted, then ingested again
         with pytest.raises(ConfigError, match="the question must be a string, not NoneType"):
             rag.search(None, k=3)  # type: ignore[arg-type]
         with pytest.raises(ConfigError, match="k='3': the number of passages"):

@@ -68,6 +68,7 @@ def test_the_readme_names_every_script_with_options_it_has() -> None:
         ("retrieval_ablation.py", [], "milvus_docs_2.4.x_en.zip: not found (the archive"),
         ("retrieval.py", ["--archive", "README.md"], "dev.jsonl: not found (the archive"),
         ("cold_start.py", [], "milvus_docs_2.4.x_en.zip: not found (the archive"),
+        ("extractive.py", [], "milvus_docs_2.4.x_en.zip: not found (the archive"),
         ("cold_start.py", ["--db", "nowhere.db"], "nowhere.db: not found (pass --db FILE)"),
         ("load.py", ["--corpus", "README.md", "--modes", "hybrid,fast"], "--modes: unknown fast"),
         ("scale.py", ["--n", "0"], "--n must be at least 10"),

@@ -165,6 +165,7 @@ def test_a_follow_up_is_rewritten_with_the_conversation(client: httpx.Client) ->
     history = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": ANSWER}]
     body = client.post("/v1/ask", json={"question": "And is it free?", "history": history}).json()
     assert body["searched_for"] == "Is Milvus free to use?"
+    assert body["question"] == "And is it free?"  # what the user asked (QA: the rewrite)
     assert body["answer"] == "Yes, it is free and open source [1]."
     rewrite = LLM.prompts[-2].messages[0].content
     assert QUESTION in rewrite and "And is it free?" in rewrite

@@ -174,12 +174,15 @@ def test_sources_and_delete(tmp_path: Path) -> None:
     ragloom("delete", gone, "--uri", db)
     again = ragloom("delete", gone, "--uri", db)
     assert again.code == 1 and f"{gone}: no such document in the collection" in again.stderr
-    whole = ragloom("delete", str(DOCS_ZIP), "--uri", db)
-    assert whole.code == 1 and "is a folder or archive: name the documents" in whole.stderr
     fresh = ragloom("delete", gone, "--uri", str(tmp_path / "fresh.db"))
     assert fresh.code == 1 and "no such document" in fresh.stderr and "failed" not in fresh.stderr
     text = ragloom("sources", "--uri", db).stdout
     assert "product_faq.md" in text and "troubleshooting.md" not in text
+    # The archive by its name: every document ingested from it (it was refused).
+    whole = ragloom("delete", str(DOCS_ZIP), "--uri", db)
+    assert whole.code == 0, whole.stderr
+    assert whole.stdout.startswith("deleted ") and " of 3 documents" in whole.stdout
+    assert ragloom("sources", "--json", "--uri", db).json() == []
 
 
 def test_a_folder_emptied_since_the_last_ingest_is_emptied_in_the_collection(
@@ -227,20 +230,24 @@ def test_delete_takes_the_path_the_documents_were_ingested_by(tmp_path: Path) ->
     link.symlink_to(real)
     db = str(tmp_path / "l.db")
     assert ragloom("ingest", str(link), "--uri", db).code == 0
-    folder = ragloom("delete", str(link), "--uri", db)
-    assert folder.code == 1 and "is a folder or archive: name the documents" in folder.stderr
-    # A folder inside the ingested one: it said "no such document in the collection".
+    # A folder inside the ingested one: every document under it.
     (real / "sub").mkdir()
     (real / "sub" / "c.md").write_text("# C\n\nAbout shards.\n")
+    (real / "sub" / "d.md").write_text("# D\n\nAbout replicas.\n")
+    (real / "subway.md").write_text("# Subway\n\nNot under sub/.\n")
     assert ragloom("ingest", str(link), "--uri", db).code == 0
     sub = ragloom("delete", str(link / "sub"), "--uri", db)
-    assert sub.code == 1 and "is a folder or archive: name the documents" in sub.stderr
-    assert ragloom("delete", str(link / "sub" / "c.md"), "--uri", db).code == 0
+    assert sub.code == 0 and sub.stdout == "deleted 2 chunks of 2 documents\n", sub.stderr
     gone = ragloom("delete", str(link / "a.md"), "--uri", db)
-    assert gone.code == 0 and gone.stdout.startswith("deleted 1 chunk"), gone.stderr
-    assert [d["source"] for d in ragloom("sources", "--json", "--uri", db).json()] == [
-        str(real / "b.md")
-    ]
+    assert gone.code == 0 and gone.stdout.startswith("deleted 1 chunk of 1 document"), gone.stderr
+    left = {Path(d["source"]).name for d in ragloom("sources", "--json", "--uri", db).json()}
+    assert left == {"b.md", "subway.md"}
+    # The folder that was ingested, through the symlink it was ingested by.
+    folder = ragloom("delete", str(link), "--uri", db)
+    assert folder.code == 0 and folder.stdout == "deleted 2 chunks of 2 documents\n"
+    assert ragloom("sources", "--json", "--uri", db).json() == []
+    again = ragloom("delete", str(link), "--uri", db)
+    assert again.code == 1 and "no such document in the collection" in again.stderr
 
 
 def test_a_dry_run_of_rebuild_shows_what_the_rebuild_does(tmp_path: Path) -> None:

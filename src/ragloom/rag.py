@@ -288,12 +288,36 @@ class RAG(Asking):
     def delete(self, sources: Names) -> int:
         """Remove documents by source, named as ``ingest`` was given them or as
         ``sources()`` lists them (a relative path is taken from the working directory);
-        returns the number of chunks deleted (0 when none of them is stored)."""
-        from ragloom.loaders import source_name
-
-        deleted = self.store.delete_sources([source_name(s) for s in _names(sources, "sources")])
+        a folder or archive removes every document under it.  Returns the number of
+        chunks deleted (0 when none of them is stored)."""
+        found = sorted({s for group in self.documents_named(sources).values() for s in group})
+        if not found:
+            return 0
+        deleted = self.store.delete_sources(found)
         self.store.flush()
         return deleted
+
+    def documents_named(self, names: Names) -> dict[str, list[str]]:
+        """For each of ``names`` (as ``delete`` takes them, resolved as ingest stores
+        them): the stored documents it names, itself or, for a folder or archive
+        (ingested whole, or a folder inside one), every document under it; [] for none."""
+        from ragloom.loaders import source_name
+
+        wanted = [source_name(s) for s in _names(names, "sources")]
+        if self.store.info() is None:
+            return {name: [] for name in wanted}
+        stored = self.store.chunk_ids_by_source(wanted)
+        listed: list[str] | None = None
+        named: dict[str, list[str]] = {}
+        for name in wanted:
+            if name in stored:
+                named[name] = [name]
+                continue
+            if listed is None:
+                listed = [d.source for d in self.store.documents()]
+            under = {s for s in listed if s.startswith((name + "/", name + "::"))}
+            named[name] = sorted(under | self.store.sources_under(name))  # incomplete ones too
+        return named
 
     def status(self) -> dict[str, Any]:
         """Where the collection is, what it holds and how it was built."""

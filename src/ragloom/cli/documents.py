@@ -322,29 +322,18 @@ def delete(
     token: TokenOpt = None,
     collection: CollectionOpt = None,
 ) -> None:
-    """Remove documents from the collection."""
-    from ragloom.loaders import source_name
-
+    """Remove documents from the collection (a folder or archive: every document in it)."""
     _refuse_empty(sources, "a document as `ragloom sources` lists it")
-    absolute = [source_name(s) for s in sources]  # as ingest named them
     with open_rag(existing=True, uri=uri, token=token, collection=collection) as rag:
-        stored = rag.store.chunk_ids_by_source(absolute) if rag.store.info() else {}
-        missing = [s for s in absolute if s not in stored]
-        folders = {s for s in missing if rag.store.sources_under(s)}
-        if set(missing) - folders:  # a folder inside an ingested one holds documents too
-            listed = [d.source for d in rag.sources()]
-            folders |= {
-                s for s in missing if any(d.startswith((s + "/", s + "::")) for d in listed)
-            }
-        deleted = rag.delete(absolute) if stored else 0
-    for source in missing:
-        if source in folders:
-            err(f"{display(source)} is a folder or archive: name the documents to delete")
-        else:
-            err(f"{display(source)}: no such document in the collection")
+        named = rag.documents_named(sources)
+        found = sorted({s for group in named.values() for s in group})
+        deleted = rag.delete(found) if found else 0
+    missing = [name for name, group in named.items() if not group]
+    for name in missing:
+        err(f"{display(name)}: no such document in the collection")
     if missing:
         err("`ragloom sources` lists the documents as `ragloom delete` takes them")
-    typer.echo(f"deleted {_count(deleted, 'chunk')}")
+    typer.echo(f"deleted {_count(deleted, 'chunk')} of {_count(len(found), 'document')}")
     if missing:
         raise typer.Exit(1)
 

@@ -184,7 +184,7 @@ async def ask(request: Request, body: AskRequest) -> Response | dict[str, Any]:
                     answer = item
         if answer is None:  # pragma: no cover - every stream ends with an Answer
             raise RagloomError("the answer stream ended without an answer")
-        return service.answer_json(answer, searched_for)
+        return service.answer_json(answer, body.question, searched_for)
 
     with refused_filter(body.where):
         started = await prefetch(pending, lambda i: not isinstance(i, Rewritten))
@@ -197,7 +197,7 @@ async def ask(request: Request, body: AskRequest) -> Response | dict[str, Any]:
                     searched_for = item.question
                     yield event({"searched_for": searched_for}, "question")
                 elif isinstance(item, Answer):
-                    yield event(service.answer_json(item, searched_for), "answer")
+                    yield event(service.answer_json(item, body.question, searched_for), "answer")
                 else:
                     yield event({"text": item}, "token")
         except Exception as exc:

@@ -192,9 +192,11 @@ class Service:
         """A hit as the API shows it (with ``name``, the source as users know it)."""
         return {**hit.to_dict(), "name": self.display(hit.source)}
 
-    def answer_json(self, answer: Answer, searched_for: str) -> dict[str, Any]:
-        """An answer as the API shows it: ``Answer.to_dict`` plus display names."""
+    def answer_json(self, answer: Answer, asked: str, searched_for: str) -> dict[str, Any]:
+        """An answer as the API shows it: ``Answer.to_dict`` plus display names, with the
+        ``question`` as ``asked`` (a follow-up is answered as its rewrite, ``searched_for``)."""
         data = answer.to_dict()
+        data["question"] = asked
         data["hits"] = [self.hit_json(h) for h in answer.hits]
         for citation in data["citations"]:
             citation["name"] = self.display(citation["source"])
