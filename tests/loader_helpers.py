@@ -5,6 +5,8 @@ The ``corpus`` fixture in conftest builds a folder of every format from these.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +93,12 @@ print("hi")</pre>
 <footer>Copyright footer</footer>
 </body></html>
 """
+
+
+def make_zip(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip archive in memory; member names are written exactly as given."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as archive:
+        for name, data in members.items():
+            archive.writestr(zipfile.ZipInfo(name), data, compress_type=compression)
+    return buffer.getvalue()

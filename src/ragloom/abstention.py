@@ -14,8 +14,10 @@ Three checks run before the model is called (``RAG.coverage``):
    not stop them.  A name is a word with a capital letter that is not just the first of
    a sentence (``GraphQL``, ``FTP``, ``Nintendo``), without digits or underscores (those
    are values: ``2024_products``); ``RISC-V`` counts as unknown only when none of its
-   parts occurs.  The check needs the collection's lexical (BM25) field; on a store
-   without one it is skipped.
+   parts occurs.  Names given only as examples or contrasts ("something like pgAdmin",
+   "is not Intel") are not what is asked about, and do not count (``_asides``).  The
+   check needs the collection's lexical (BM25) field; on a store without one it is
+   skipped.
 3. **names the passages never mention**: the collection knows the name, but none of the
    passages found for the question does (``Microsoft Excel``, ``French``: the docs
    mention them elsewhere, not where the question leads).  Acronyms in capitals
@@ -39,6 +41,14 @@ _TOKEN = re.compile(r"[A-Za-z][\w.+-]*[A-Za-z0-9]|[A-Za-z]")
 _SENTENCE_END = ".?!:"
 _OPENERS = "\"'(\u201c\u2018"
 _PARTS = re.compile(r"[.+-]")
+# Examples and contrasts ("like" as a preposition: not "I'd like", not "like to").
+_ASIDE = re.compile(
+    r"\b(?:for example|for instance|e\.g\.|such as|something like|similar to|comparable to"
+    r"|(?<!would )(?<!'d )like(?! to\b)|other than|instead of|rather than|apart from"
+    r"|(?:is|are|was|were) not|isn't|aren't)(?=\s)",
+    re.IGNORECASE,
+)
+_CLAUSE_END = re.compile(r"[,;?!()]|\.(?=\s)")
 
 
 @dataclass(frozen=True)
@@ -105,9 +115,13 @@ def _quoted(names: Sequence[str]) -> str:
 
 
 def names_in(question: str) -> list[str]:
-    """The names a question uses (see the module docstring), in order, once each."""
+    """The names a question uses (see the module docstring), in order, once each; not
+    those in an aside (see ``_asides``)."""
     found: dict[str, None] = {}  # a dict keeps the order and looks up in constant time
+    asides = _asides(question)
     for match in _TOKEN.finditer(question):
+        if any(start <= match.start() < end for start, end in asides):
+            continue
         word = match.group().strip(".-+")
         if len(word) < 2 or any(ch.isdigit() or ch == "_" for ch in word):
             continue
@@ -118,6 +132,18 @@ def names_in(question: str) -> list[str]:
             continue
         found.setdefault(word)
     return list(found)
+
+
+def _asides(question: str) -> list[tuple[int, int]]:
+    """Where the question names things only as examples or contrasts, to the end of the
+    clause: "something like pgAdmin", "for example an IBM POWER box", "is not Intel",
+    "instead of Kafka".  What is asked about is something else, which the documents may
+    well cover (QA: both were declined, "the documents never mention 'pgAdmin'")."""
+    spans = []
+    for match in _ASIDE.finditer(question):
+        end = _CLAUSE_END.search(question, match.end())
+        spans.append((match.end(), end.start() if end else len(question)))
+    return spans
 
 
 def _starts_sentence(text: str, start: int) -> bool:
@@ -153,8 +179,8 @@ def unknown_names(question: str, occurs: Callable[[str], bool]) -> tuple[str, ..
 def absent_names(
     question: str, passages: Sequence[str], skip: Sequence[str] = ()
 ) -> tuple[str, ...]:
-    """The names in ``question`` (but acronyms in capitals, and ``skip``) none of whose
-    parts occurs in ``passages``."""
+    """The names in ``question`` (but acronyms in capitals, ``IDs`` too, and ``skip``)
+    none of whose parts occurs in ``passages``."""
     words = set(lexical.terms("\n".join(passages)))
 
     def absent(name: str) -> bool:
@@ -165,5 +191,5 @@ def absent_names(
     return tuple(
         name
         for name in names_in(question)
-        if name not in skip and not name.isupper() and absent(name)
+        if name not in skip and not name.removesuffix("s").isupper() and absent(name)
     )
