@@ -18,12 +18,12 @@ apart, since no choice of sentences can answer them. Also times the answer.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from _docs import replace_section
@@ -32,6 +32,7 @@ from _measure import SHARED_HINT, machine, require
 from ragloom import RAG
 from ragloom.answer import fit_passages
 from ragloom.asking import ASK_K
+from ragloom.eval import load_items
 from ragloom.llms.extractive import extract
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +47,7 @@ def norm(text: str) -> str:
     return " ".join(_MARKUP.sub("", text).casefold().split())
 
 
-def quotes(text: str, keys: list[str]) -> bool:
+def quotes(text: str, keys: Sequence[str]) -> bool:
     """Whether ``text`` holds one of the answer ``keys``."""
     return any(norm(key)[:60] in norm(text) for key in keys)
 
@@ -66,24 +67,23 @@ def main() -> None:
         if embed is None:
             raise SystemExit("the collection's embedder does not run in process")
         for name, path in SETS.items():
-            items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             counts = {"questions": 0, "key in passages": 0, "words": 0, "meaning": 0}
             times: dict[str, list[float]] = {"words": [], "meaning": []}
-            for item in items:
-                if not item.get("answer_keys"):
+            for item in load_items(path):
+                if not item.answerable:
                     continue
-                found = rag.search(item["question"], ASK_K)
+                found = rag.search(item.question, ASK_K)
                 hits = fit_passages(found, rag.settings.context_tokens)
                 texts, heads = [h.text for h in hits], [h.heading for h in hits]
                 counts["questions"] += 1
-                if not any(quotes(t, item["answer_keys"]) for t in texts):
+                if not any(quotes(t, item.answer_keys) for t in texts):
                     continue
                 counts["key in passages"] += 1
                 for way, model in (("words", None), ("meaning", embed)):
                     start = time.perf_counter()
-                    answer = extract(item["question"], texts, headings=heads, embed=model)
+                    answer = extract(item.question, texts, headings=heads, embed=model)
                     times[way].append((time.perf_counter() - start) * 1000)
-                    counts[way] += quotes(answer, item["answer_keys"])
+                    counts[way] += quotes(answer, item.answer_keys)
             rows.append((name, counts, {w: statistics.median(t) for w, t in times.items()}))
     lines = [
         f"Machine: {machine()}; bundled all-MiniLM-L6-v2; Milvus Lite; the whole archive;"
