@@ -122,7 +122,7 @@ class StoreContract:
         other = CollectionInfo(
             embedder="fake:other", dim=DIM, splitter="markdown", chunk_tokens=256
         )
-        with pytest.raises(CollectionMismatchError, match="--rebuild"):
+        with pytest.raises(CollectionMismatchError, match="rebuild=True"):
             store.check(other)
 
     def test_drop_removes_everything(self, store: MilvusStore) -> None:

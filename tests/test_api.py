@@ -144,6 +144,25 @@ def test_an_invalid_collection_name_is_shown_with_why(tmp_path: Path) -> None:
     assert "token" in str(secret.value) and "12345" not in str(secret.value)  # never shown
 
 
+def test_a_mistake_is_named_as_the_caller_wrote_it(tmp_path: Path) -> None:
+    # Python callers were told "--uri notes.txt", "--mode fuzzy", "(--where)": flags of a
+    # command they never ran.  The command line keeps its flags.
+    notes = tmp_path / "notes.txt"
+    with pytest.raises(ConfigError) as python, RAG(uri=str(notes)) as rag:
+        rag.search("x")
+    assert str(python.value).startswith(f"uri={str(notes)!r}: a Milvus Lite database must end")
+    run = cli("search", "x", "--uri", str(notes))
+    assert run.code == 1 and f"--uri {notes}: a Milvus Lite database must end" in run.stderr
+    with RAG(uri=str(tmp_path / "m.db"), embedder=FakeEmbedder()) as rag:
+        with pytest.raises(ConfigError, match=r"^mode='fuzzy': use one of dense, bm25, hybrid"):
+            rag.search("x", mode="fuzzy")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"^llm='claude': use one of deepseek"):
+            rag.ask("x", llm="claude")
+    # after a command ran in this process, Python's own calls are named as keywords again
+    with pytest.raises(ConfigError, match=r"^uri="):
+        RAG(uri=str(notes)).search("x")
+
+
 def test_an_invalid_value_in_the_config_file_is_named_with_the_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,7 +205,7 @@ def test_collection_built_with_another_embedder_is_refused(tmp_path: Path) -> No
     assert searching.code == 1 and "ingest with --rebuild" in searching.stderr
     with (
         RAG(uri=db, embedder=FakeEmbedder(dim=384)) as rag,
-        pytest.raises(CollectionMismatchError, match="another --collection"),
+        pytest.raises(CollectionMismatchError, match="another collection"),
     ):
         rag.search("loom")
     rebuilt = cli(
@@ -251,7 +270,7 @@ def test_an_ingest_that_failed_before_any_chunk_does_not_pin_its_embedder(
         assert rag.status()["chunks"] == 1
     with (  # not empty: still refused
         RAG(uri=db, embedder=FakeEmbedder(dim=16)) as rag,
-        pytest.raises(CollectionMismatchError, match="--rebuild"),
+        pytest.raises(CollectionMismatchError, match="rebuild=True"),
     ):
         rag.ingest(str(tmp_path / "docs"))
 

@@ -144,7 +144,7 @@ def test_preset_urls_keys_and_env_overrides(monkeypatch: pytest.MonkeyPatch) -> 
      ("openai", "OPENAI_API_KEY"), ("gemini", "GEMINI_API_KEY")],
 )  # fmt: skip
 def test_missing_key_names_its_variable(name: str, variable: str) -> None:
-    with pytest.raises(ConfigError, match=f"{variable} is not set: export it, or pass --llm none"):
+    with pytest.raises(ConfigError, match=f"{variable} is not set: export it, or pass llm='none'"):
         make_llm(name)
 
 
@@ -238,7 +238,7 @@ def test_a_rejected_google_api_key_is_named(
     monkeypatch.setenv("GOOGLE_API_KEY", "g-wrong")
     with pytest.raises(ConfigError, match=r"rejected the API key") as info:
         GeminiLLM(base_url=gem.base_url, reliability=FAST).complete(PROMPT)
-    assert "check GOOGLE_API_KEY, or pass --llm none" in str(info.value)
+    assert "check GOOGLE_API_KEY, or pass llm='none'" in str(info.value)
     assert gem.last_request.headers["x-goog-api-key"] == "g-wrong"
 
 
@@ -295,10 +295,10 @@ def test_empty_answer_is_a_clear_error(oai: FakeOpenAIServer, gem: FakeGeminiSer
 
 def test_unknown_model_is_a_config_error(oai: FakeOpenAIServer, gem: FakeGeminiServer) -> None:
     oai.enqueue(HttpError(404))
-    with pytest.raises(ConfigError, match=r"was not found \(404.*check --model.*DEEPSEEK_BASE_URL"):
+    with pytest.raises(ConfigError, match=r"was not found \(404.*check model .*DEEPSEEK_BASE_URL"):
         deepseek(oai).complete(PROMPT)
     gem.enqueue(HttpError(404))
-    with pytest.raises(ConfigError, match=r"was not found \(404.*check --model.*GEMINI_BASE_URL"):
+    with pytest.raises(ConfigError, match=r"was not found \(404.*check model .*GEMINI_BASE_URL"):
         gemini(gem).complete(PROMPT)
 
 
@@ -314,7 +314,7 @@ def test_choose_provider_order_and_reasons() -> None:
     local = choose_provider(environ={"OPENAI_BASE_URL": "http://127.0.0.1:11434/v1"})
     assert local.name == "openai" and "local server" in local.reason
     assert choose_provider("Lepton", environ=env).name == "lepton"
-    with pytest.raises(ConfigError, match="--llm claude: use one of deepseek, lepton"):
+    with pytest.raises(ConfigError, match="llm='claude': use one of deepseek, lepton"):
         choose_provider("claude")
 
 

@@ -203,7 +203,7 @@ def test_source_globs_and_where_expressions(rag: RAG) -> None:
     both = rag.search("segments", 10, where="position == 0", sources=["*.txt"], mode="bm25")
     assert [x.source.rsplit("/", 1)[1] for x in both] == ["notes.txt"]
     assert rag.search("data", 10, where='source like "%nothing%"') == []
-    with pytest.raises(StoreError, match=r"the filter 'no_such_field >>> 1' \(--where\) is not"):
+    with pytest.raises(StoreError, match=r"the filter 'no_such_field >>> 1' \(where\) is not"):
         rag.search("data", 3, where="no_such_field >>> 1")
 
 
@@ -277,7 +277,7 @@ def test_filters_on_the_command_line(tmp_path: Path) -> None:
 
 
 def test_rerank_names_a_model_it_cannot_load(rag: RAG, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"--rerank no-such/cross-encoder: could not load"):
+    with pytest.raises(ConfigError, match=r"rerank='no-such/cross-encoder': could not load"):
         rag.search("data", 3, rerank="no-such/cross-encoder")
     db = tmp_path / "none.db"
     run = ragloom("search", "data", "--rerank", str(tmp_path / "missing"), "--uri", str(db))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ragloom.abstention import Coverage
 from ragloom.embedders.base import approx_tokens
-from ragloom.errors import ConfigError, ProviderError
+from ragloom.errors import ConfigError, ProviderError, on_command_line
 from ragloom.llms.base import LLM, Completion, Message, Prompt, StreamItem
 from ragloom.types import Answer, Citation, Hit
 
@@ -37,11 +37,17 @@ provide an answer to the question enclosed in <question> tags.
 <question>
 {question}
 </question>"""
-NO_LLM_HINT = (
-    "to get written answers, export DEEPSEEK_API_KEY, LEPTONAI_TOKEN, GEMINI_API_KEY or "
-    "OPENAI_API_KEY (or point OPENAI_BASE_URL at a local server such as Ollama), "
-    "or pass --llm PROVIDER"
-)
+
+
+def no_llm_hint() -> str:
+    """How to get written answers instead of extractive ones."""
+    return (
+        "to get written answers, export DEEPSEEK_API_KEY, LEPTONAI_TOKEN, GEMINI_API_KEY or "
+        "OPENAI_API_KEY (or point OPENAI_BASE_URL at a local server such as Ollama), "
+        "or pass " + ("--llm PROVIDER" if on_command_line() else "llm=PROVIDER")
+    )
+
+
 #: Dense (cosine) score of the best passage below which ragloom abstains, per embedder;
 #: calibrated with benchmarks/abstention.py and recorded in docs/answers.md.
 CALIBRATED_ABSTAIN_SCORES: dict[str, float] = {"local:all-MiniLM-L6-v2": 0.28}

@@ -176,7 +176,7 @@ class Asking:
         from ragloom.llms import choose_provider
 
         if llm:
-            return choose_provider(llm, "--llm")
+            return choose_provider(llm)
         if self.settings.llm:
             # Said as the user set it: the variable, else the setting (ragloom.toml, RAG()).
             via = "RAGLOOM_LLM" if os.environ.get("RAGLOOM_LLM", "").strip() else "llm ="
@@ -232,7 +232,7 @@ class Asking:
         )
 
     def _choice_note(self, llm: str | LLM | None, chosen: LLM) -> str:
-        from ragloom.answer import NO_LLM_HINT
+        from ragloom.answer import no_llm_hint
 
         if llm is not None and not isinstance(llm, str):
             return f"answered by {chosen.provider} ({chosen.model})"
@@ -240,5 +240,5 @@ class Asking:
         if chosen.provider == "none":
             note = f"extractive answer, no language model ({choice.reason})"
             # Asked for by name (--llm none, llm = "none"): no need to say how to change it.
-            return note if llm or self.settings.llm else f"{note}: {NO_LLM_HINT}"
+            return note if llm or self.settings.llm else f"{note}: {no_llm_hint()}"
         return f"answered by {chosen.provider} ({chosen.model}): {choice.reason}"

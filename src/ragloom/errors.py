@@ -13,6 +13,50 @@ RagloomError                 base: the CLI prints its message, never a traceback
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: True while the ``ragloom`` command runs: messages then name options as flags.
+_command_line = False
+
+
+@contextmanager
+def command_line_names() -> Iterator[None]:
+    """Within, messages name options as the command line spells them (``--mode x``);
+    elsewhere (the Python API, the HTTP API) as keyword arguments (``mode='x'``)."""
+    global _command_line
+    before, _command_line = _command_line, True
+    try:
+        yield
+    finally:
+        _command_line = before
+
+
+@contextmanager
+def keyword_names() -> Iterator[None]:
+    """Within, messages name options as keywords even under the command (a server's
+    requests, whose JSON fields carry the keywords' names)."""
+    global _command_line
+    before, _command_line = _command_line, False
+    try:
+        yield
+    finally:
+        _command_line = before
+
+
+def on_command_line() -> bool:
+    """Whether messages now name options as flags (see ``command_line_names``)."""
+    return _command_line
+
+
+def option(name: str, value: object = None) -> str:
+    """An option as the user gave it: ``--mode x``, ``--rebuild``, ``--collection`` at the
+    command line; ``mode='x'``, ``rebuild=True``, ``collection`` in Python."""
+    if _command_line:
+        flag = "--" + name.replace("_", "-")
+        return flag if value is None or value is True else f"{flag} {value}"
+    return name if value is None else f"{name}={value!r}"
+
 
 class RagloomError(Exception):
     """Base class: an expected failure with a message a user can act on."""

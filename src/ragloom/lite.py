@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ragloom.errors import ConfigError, StoreLockedError
+from ragloom.errors import ConfigError, StoreLockedError, option
 
 _REMOTE_SCHEMES = ("http://", "https://", "tcp://", "grpc://", "unix:")
 
@@ -33,11 +33,11 @@ def lite_path(uri: str) -> Path:
     path = Path(os.path.expanduser(uri.removeprefix("file://"))).absolute()
     if path.suffix != ".db":
         raise ConfigError(
-            f"--uri {uri}: a Milvus Lite database must end in '.db' (e.g. ./ragloom.db);"
+            f"{option('uri', uri)}: a Milvus Lite database must end in '.db' (e.g. ./ragloom.db);"
             " for a Milvus server use http://HOST:19530"
         )
     if not path.parent.is_dir():
-        raise ConfigError(f"--uri {uri}: the folder {path.parent} does not exist")
+        raise ConfigError(f"{option('uri', uri)}: the folder {path.parent} does not exist")
     return path
 
 
@@ -72,13 +72,14 @@ def raise_if_locked(uri: str) -> None:
             raise StoreLockedError(
                 f"the Milvus Lite database {uri} is owned by a ragloom server at {url}"
                 " (Milvus Lite allows one process per file): use it (the page at"
-                f" {url}/, the API at {url}/v1/...), stop it, or point --uri at a Milvus"
+                f" {url}/, the API at {url}/v1/...), stop it, or point {option('uri')} at a Milvus"
                 " server (http://HOST:19530), which any number of processes can share."
             ) from None
         raise StoreLockedError(
             f"the Milvus Lite database {uri} is in use by another process (Milvus Lite allows"
             " one process per file; a running `ragloom serve` owns its file). Stop that"
-            " process, send the request to the running server, or point --uri at a Milvus"
+            " process, send the request to the running server, or point"
+            f" {option('uri')} at a Milvus"
             " server (http://HOST:19530), which any number of processes can share."
         ) from None
     finally:

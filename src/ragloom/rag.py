@@ -16,7 +16,7 @@ from ragloom.asking import Asking
 from ragloom.chunking import ChunkSettings
 from ragloom.config import Settings, load_settings, override, redact_uri
 from ragloom.embedders import EMBEDDER_KINDS, Embedder, make_embedder
-from ragloom.errors import CollectionMismatchError, ConfigError
+from ragloom.errors import CollectionMismatchError, ConfigError, option
 from ragloom.retrieval import SearchOptions, retrieve
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode, StoredDocument
 from ragloom.types import Hit, IngestReport
@@ -359,8 +359,8 @@ def _embedder_from_name(name: str, settings: Settings) -> Embedder:
     if hasattr(made, "key_hint"):  # another model will not search these vectors
         made.key_hint = (
             f"as the collection '{settings.collection}' was built with {name}, which searching"
-            " it and adding to it need (or ingest into another --collection with --embedder"
-            " local)"
+            " it and adding to it need (or ingest into another"
+            f" {option('collection')} with {option('embedder', 'local')})"
         )
     return made
 

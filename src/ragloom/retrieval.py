@@ -33,7 +33,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from ragloom.embedders.base import Embedder, embed_soon
-from ragloom.errors import ConfigError, StoreError
+from ragloom.errors import ConfigError, StoreError, option
 from ragloom.store import CollectionInfo, MilvusStore, SearchMode
 from ragloom.types import Hit
 
@@ -86,7 +86,7 @@ def resolve_mode(
     """The mode a search will run in, and a one-line notice when it is not the one asked
     for (hybrid or BM25 on a store without BM25 falls back to dense)."""
     if requested is not None and requested not in SEARCH_MODES:
-        raise ConfigError(f"--mode {requested}: use one of {', '.join(SEARCH_MODES)}")
+        raise ConfigError(f"{option('mode', requested)}: use one of {', '.join(SEARCH_MODES)}")
     bm25 = info is not None and info.bm25
     wanted: SearchMode = requested or "hybrid"  # type: ignore[assignment]
     if wanted == "dense" or bm25 or info is None:
@@ -282,17 +282,18 @@ def _cross_encoder(model: str) -> Any:
         except ImportError:
             from ragloom.errors import MissingDependencyError
 
-            raise MissingDependencyError("sentence-transformers", "local", "--rerank") from None
+            purpose = option("rerank")
+            raise MissingDependencyError("sentence-transformers", "local", purpose) from None
         return CrossEncoder(path, device="cpu", local_files_only=local_only)
 
     try:
         return hub.load(model, build)
     except hub.ModelUnavailable as exc:
         raise ConfigError(
-            f"--rerank {model}: could not load this cross-encoder: its weights are not on"
+            f"{option('rerank', model)}: could not load this cross-encoder: its weights are not on"
             " this machine and could not be fetched from the Hugging Face Hub"
             f" ({exc.reason}). Download it once with network access, pass the path of a"
-            " local model folder, or search without --rerank."
+            f" local model folder, or search without {option('rerank')}."
         ) from None
 
 
@@ -365,7 +366,7 @@ def retrieve(
         if where and where.strip() in str(exc):  # Milvus quotes the filter it refused
             detail = str(exc).split(" failed: ", 1)[-1]
             raise StoreError(
-                f"the filter {where!r} (--where) is not one Milvus accepts: {detail}"
+                f"the filter {where!r} ({option('where')}) is not one Milvus accepts: {detail}"
             ) from None
         raise
     if sources:

@@ -311,9 +311,9 @@ def chat(
             " Commands: /sources, /reset, /quit"
         )
         if chosen.provider == "none":
-            from ragloom.answer import NO_LLM_HINT
+            from ragloom.answer import no_llm_hint
 
-            err(f"answers are extractive: {NO_LLM_HINT}")
+            err(f"answers are extractive: {no_llm_hint()}")
         _chat_loop(lambda text: _chat_turn(conversation, text, live), conversation.reset)
 
 

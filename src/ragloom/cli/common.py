@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ragloom.errors import ConfigError, RagloomError
+from ragloom.errors import ConfigError, RagloomError, command_line_names
 from ragloom.names import display_name
 
 if TYPE_CHECKING:
@@ -26,9 +26,10 @@ app = typer.Typer(
 
 
 @app.callback()
-def _warnings_say_ragloom() -> None:
+def _warnings_say_ragloom(ctx: typer.Context) -> None:
     """ragloom's warnings go to stderr as ``ragloom: ...``, like its errors (without a
-    handler, Python printed the bare message)."""
+    handler, Python printed the bare message); messages name options as flags."""
+    ctx.with_resource(command_line_names())
     logger = logging.getLogger("ragloom")
     if not any(isinstance(h, _Stderr) for h in logger.handlers):
         handler = _Stderr()

@@ -10,7 +10,7 @@ import typer
 
 from ragloom.cli.common import CollectionOpt, TokenOpt, UriOpt, app, err
 from ragloom.cli.forward import API_KEY_ENV
-from ragloom.errors import RagloomError
+from ragloom.errors import RagloomError, keyword_names
 
 
 @app.command()
@@ -67,7 +67,8 @@ def serve(
                 api_key=os.environ.get(API_KEY_ENV, "").strip() or None,
                 llm=llm, model=model, uploads_dir=uploads_dir, limits=limits,
             )  # fmt: skip
-            serve(rag, options, host=host, port=port, allow_no_key=allow_no_key, say=err)
+            with keyword_names():  # requests name options as their JSON fields do
+                serve(rag, options, host=host, port=port, allow_no_key=allow_no_key, say=err)
         err("stopped")
         _exit_now_if_threads_remain()
     except RagloomError as exc:

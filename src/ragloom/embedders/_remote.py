@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from ragloom.embedders.base import InputType, approx_tokens, normalise
-from ragloom.errors import ConfigError, EmbedderError, ProviderError, RagloomError
+from ragloom.errors import ConfigError, EmbedderError, ProviderError, RagloomError, option
 
 #: Sent when a local OpenAI-compatible server (Ollama, vLLM, a fake) needs no key;
 #: the SDKs refuse to build a client without one.
@@ -42,7 +42,7 @@ def resolve_key(
     explicit: str | None,
     env_names: Sequence[str],
     base_url: str | None,
-    hint: str = "or use --embedder local",
+    hint: str | None = None,
 ) -> str:
     """The API key: ``explicit``, else the first set variable, else a dummy for local servers.
 
@@ -57,6 +57,7 @@ def resolve_key(
             return _usable_key(value, name)
     if is_local_url(base_url):
         return LOCAL_DUMMY_KEY
+    hint = hint or f"or use {option('embedder', 'local')}"
     raise ConfigError(f"{env_names[0]} is not set: export it, {hint}")
 
 
@@ -188,7 +189,7 @@ class RemoteEmbedder(ABC):
         self._client: Any = None
         #: What else to do about a missing or refused key (ragloom sets it when the model
         #: is the one a collection was built with: another model would not do).
-        self.key_hint = "or use --embedder local"
+        self.key_hint: str | None = None
 
     @property
     def cache_key(self) -> str:
@@ -282,7 +283,8 @@ class RemoteEmbedder(ABC):
     def _key_rejected(self, detail: str) -> ConfigError:
         return ConfigError(
             f"{self._host()} rejected the API key ({detail}): "
-            f"check {key_variable(self.key_envs)}, {self.key_hint}"
+            f"check {key_variable(self.key_envs)},"
+            f" {self.key_hint or 'or use ' + option('embedder', 'local')}"
         )
 
     def _not_found(self) -> ConfigError:

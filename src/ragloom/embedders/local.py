@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ragloom.embedders.base import InputType, Pending
-from ragloom.errors import EmbedderError, MissingDependencyError
+from ragloom.errors import EmbedderError, MissingDependencyError, option
 
 log = logging.getLogger(__name__)
 
@@ -224,5 +224,5 @@ def _load_model(source: str, device: str, name: str) -> Any:
             " on this machine and could not be fetched from the Hugging Face Hub"
             f" ({exc.reason}). Connect to the network once to download it,"
             " copy it into the Hugging Face cache, pass a local model folder, or use the"
-            f" bundled default (--embedder local, {BUNDLED_MODEL})."
+            f" bundled default ({option('embedder', 'local')}, {BUNDLED_MODEL})."
         ) from None

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from ragloom.embedders.base import InputType
-from ragloom.errors import EmbedderError, MissingDependencyError
+from ragloom.errors import EmbedderError, MissingDependencyError, option
 
 DIM = 768  # hidden size of paraphrase-albert-small-v2
 
@@ -36,7 +36,8 @@ class MilvusDefaultEmbedder:
                 "could not load pymilvus's DefaultEmbeddingFunction: its ONNX weights"
                 " (GPTCache/paraphrase-albert-onnx) could not be fetched from the Hugging Face"
                 f" Hub ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})."
-                " Connect to the network once so they are cached, or use --embedder local."
+                " Connect to the network once so they are cached, or use"
+                f" {option('embedder', 'local')}."
             ) from None
 
     @property

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ragloom.embedders._remote import is_local_url
-from ragloom.errors import ConfigError
+from ragloom.errors import ConfigError, option
 from ragloom.llms.base import LLM, Completion, Message, Prompt, Reliability, StreamItem
 
 __all__ = [
@@ -66,16 +66,18 @@ def llm_names() -> tuple[str, ...]:
 
 
 def choose_provider(
-    explicit: str | None = None, via: str = "--llm", environ: Mapping[str, str] | None = None
+    explicit: str | None = None, via: str | None = None, environ: Mapping[str, str] | None = None
 ) -> ProviderChoice:
-    """``explicit`` when given (``via`` says where it came from), else the first provider
-    whose key is set, else ``none``."""
+    """``explicit`` when given (``via`` says where it came from: by default the ``llm``
+    option, as the command line or Python spells it), else the first provider whose key
+    is set, else ``none``."""
     env = os.environ if environ is None else environ
     if explicit:
         name = explicit.strip().lower()
         if name not in _PROVIDERS:
-            raise ConfigError(f"{via} {explicit}: use one of {', '.join(llm_names())}")
-        return ProviderChoice(name, f"{via} {name}")
+            given = option("llm", explicit) if via is None else f"{via} {explicit}"
+            raise ConfigError(f"{given}: use one of {', '.join(llm_names())}")
+        return ProviderChoice(name, option("llm", name) if via is None else f"{via} {name}")
     for name in llm_names():
         spec = _PROVIDERS[name]
         for var in spec.key_envs:

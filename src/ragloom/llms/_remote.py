@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragloom.embedders._remote import is_transport_error, key_variable, resolve_key
-from ragloom.errors import ConfigError, ProviderError, RagloomError
+from ragloom.errors import ConfigError, ProviderError, RagloomError, option
 from ragloom.llms._retry import Retrier, Transient
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem
 
@@ -57,7 +57,9 @@ class RemoteLLM(ABC):
         self.base_url = base_url
         self.host = host
         self.reliability = reliability or Reliability()
-        self._api_key = resolve_key(api_key, key_envs, base_url, hint="or pass --llm none")
+        self._api_key = resolve_key(
+            api_key, key_envs, base_url, hint=f"or pass {option('llm', 'none')}"
+        )
         #: Where the key came from, named when the host rejects it.
         self.key_env = key_variable(key_envs)
         self._client: Any = None
@@ -135,7 +137,8 @@ class RemoteLLM(ABC):
 
     def _key_rejected(self, detail: str) -> ConfigError:
         return ConfigError(
-            f"{self.host} rejected the API key ({detail}): check {self.key_env}, or pass --llm none"
+            f"{self.host} rejected the API key ({detail}): check {self.key_env},"
+            f" or pass {option('llm', 'none')}"
         )
 
     def _read_timed_out(self) -> ProviderError:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ragloom.embedders._remote import host_of, is_google_key_error, is_transport_error
-from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
+from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError, option
 from ragloom.llms._remote import Delta, RemoteLLM
 from ragloom.llms._retry import Transient, is_retry_status, parse_retry_after
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
@@ -57,7 +57,7 @@ class GeminiLLM(RemoteLLM):
             from google import genai
             from google.genai import types
         except ImportError as exc:
-            raise MissingDependencyError("google-genai", "gemini", "--llm gemini") from exc
+            raise MissingDependencyError("google-genai", "gemini", option("llm", "gemini")) from exc
         options = types.HttpOptions(
             base_url=self.base_url,
             timeout=int(self.reliability.read_timeout * 1000),
@@ -125,7 +125,7 @@ class GeminiLLM(RemoteLLM):
                 return self._key_rejected(f"{code}: {msg}")
             if code == 404:
                 return ConfigError(
-                    f"{who} was not found (404: {msg}): check --model (RAGLOOM_LLM_MODEL)"
+                    f"{who} was not found (404: {msg}): check {option('model')} (RAGLOOM_LLM_MODEL)"
                     " and GEMINI_BASE_URL"
                 )
             if code == 429:

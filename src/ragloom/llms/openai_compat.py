@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragloom.embedders._remote import error_message, host_of, is_transport_error
-from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError
+from ragloom.errors import ConfigError, MissingDependencyError, ProviderError, RagloomError, option
 from ragloom.llms._remote import Delta, RemoteLLM
 from ragloom.llms._retry import Transient, is_retry_status, parse_retry_after
 from ragloom.llms.base import Completion, Prompt, Reliability, StreamItem, usage_dict
@@ -103,7 +103,8 @@ class OpenAICompatLLM(RemoteLLM):
         try:
             import openai
         except ImportError as exc:
-            raise MissingDependencyError("openai", self.provider, f"--llm {self.provider}") from exc
+            purpose = option("llm", self.provider)
+            raise MissingDependencyError("openai", self.provider, purpose) from exc
         return openai.OpenAI(
             api_key=self._api_key, base_url=self.base_url, max_retries=0,
             timeout=self._timeout(self.reliability.read_timeout),
@@ -162,11 +163,11 @@ class OpenAICompatLLM(RemoteLLM):
                 where = f"top up at {p.top_up}" if p.top_up else "add credit to the account"
                 return ProviderError(
                     f"{p.label} says the account has no balance (402: {msg}): {where}, "
-                    "or pass another --llm"
+                    f"or pass another {option('llm')}"
                 )
             if code == 404:
                 return ConfigError(
-                    f"{who} was not found (404: {msg}): check --model "
+                    f"{who} was not found (404: {msg}): check {option('model')} "
                     f"(RAGLOOM_LLM_MODEL) and {p.base_url_env}"
                 )
             if code == 429:

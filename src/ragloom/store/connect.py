@@ -9,7 +9,7 @@ from typing import Any
 
 from ragloom import lite
 from ragloom.config import redact_uri
-from ragloom.errors import StoreError
+from ragloom.errors import StoreError, option
 
 
 def _quiet_client_logs() -> None:
@@ -53,8 +53,8 @@ def open_client(uri: str, token: str | None, timeout: float) -> Any:
     if is_lite and os.path.exists(target) and not os.path.isdir(target):
         # Milvus Lite 3 keeps a database in a folder; on a file it printed a traceback
         raise StoreError(
-            f"--uri {shown} is a file, not a Milvus Lite database (Milvus Lite keeps one in a"
-            " folder; a file made by an older Milvus Lite cannot be opened either): name a"
+            f"{option('uri', shown)} is a file, not a Milvus Lite database (Milvus Lite keeps"
+            " one in a folder; a file made by an older Milvus Lite cannot be opened either): name a"
             " new .db path and ingest into it"
         )
     options: dict[str, Any] = {}
@@ -78,16 +78,18 @@ def open_client(uri: str, token: str | None, timeout: float) -> Any:
         refusal = _auth_refusal(exc)
         if refusal is not None:
             advice = (
-                "check --token or RAGLOOM_TOKEN (user:password, or a Zilliz Cloud API key)"
+                f"check {option('token')} or RAGLOOM_TOKEN (user:password, or a Zilliz Cloud API"
+                " key)"
                 if token
-                else "pass --token user:password (or a Zilliz Cloud API key), or set RAGLOOM_TOKEN"
+                else f"pass {option('token', 'user:password')} (or a Zilliz Cloud API key), or set"
+                " RAGLOOM_TOKEN"
             )
             given = "rejected the token" if token else "needs a token"
             raise StoreError(f"Milvus at {shown} {given} ({refusal}): {advice}") from None
         raise StoreError(
             f"cannot reach Milvus at {shown} ({exc.message}). Check that the server is"
-            " running and the address and --token are right, or use a local Milvus Lite"
-            " file: --uri ./ragloom.db"
+            f" running and the address and {option('token')} are right, or use a local Milvus"
+            f" Lite file: {option('uri', './ragloom.db')}"
         ) from None
     if is_lite:
         lite.opened(shown)

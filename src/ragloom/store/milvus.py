@@ -11,7 +11,7 @@ from typing import Any
 
 from ragloom import lexical, lite
 from ragloom.config import redact_uri
-from ragloom.errors import CollectionMismatchError, StoreError
+from ragloom.errors import CollectionMismatchError, StoreError, option
 from ragloom.store.connect import open_client
 from ragloom.store.lite_engine import engine_search, settle_indexes
 from ragloom.store.records import CollectionInfo, StoredChunks, StoredDocument
@@ -108,7 +108,7 @@ class MilvusStore:
             if info is None:
                 raise CollectionMismatchError(
                     f"collection '{self.collection}' at {self.uri} was not made by ragloom:"
-                    " choose another --collection"
+                    f" choose another {option('collection')}"
                 )
             self._info = info
         return self._info
@@ -134,8 +134,8 @@ class MilvusStore:
                 raise CollectionMismatchError(
                     f"collection '{self.collection}' at {self.uri} was built with {name}"
                     f" {getattr(have, name)!r}, not {getattr(wanted, name)!r}: ingest with"
-                    " --rebuild to re-create it with the new settings, or use another"
-                    " --collection"
+                    f" {option('rebuild', True)} to re-create it with the new settings, or use"
+                    f" another {option('collection')}"
                 )
 
     def drop(self) -> None:
