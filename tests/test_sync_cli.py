@@ -21,7 +21,7 @@ from ragloom.loaders import load_sources
 from ragloom.store import MilvusStore
 from ragloom.testing import FakeEmbedder
 from ragloom.types import LoadIssue
-from tests.cli_helpers import ragloom
+from tests.cli_helpers import background_job, ctrl_c_raises, foreground_job, ragloom
 from tests.conftest import DOCS_ZIP
 from tests.sync_contract import extract
 
@@ -37,8 +37,9 @@ def test_ctrl_c_stops_after_the_batch_and_the_same_command_resumes(tmp_path: Pat
     # The real command, with the fake embedder's speed: the worker prints after each batch.
     command = [sys.executable, "-m", "tests.sync_worker", db, "ragloom", str(docs), ""]
     proc = subprocess.Popen(
-        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+        command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=foreground_job,
+    )  # fmt: skip
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith(b"WROTE")  # one batch is in
     proc.send_signal(signal.SIGINT)
@@ -61,6 +62,26 @@ def test_ctrl_c_stops_after_the_batch_and_the_same_command_resumes(tmp_path: Pat
     assert time.monotonic() - started < 120
 
 
+def test_an_ingest_started_with_ctrl_c_ignored_keeps_ignoring_it(tmp_path: Path) -> None:
+    # A shell script's background job (`ragloom ingest docs &`) is started with SIGINT
+    # ignored, so that the script's Ctrl-C is not for it; ingest installed its own
+    # handler over that and stopped (ask and chat kept it ignored).
+    docs = tmp_path / "docs"
+    extract(docs, "en/userGuide/")
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    command = [sys.executable, "-m", "tests.sync_worker", str(tmp_path / "b.db"), "b", str(docs)]
+    proc = subprocess.Popen(
+        [*command, ""], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=background_job,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith(b"WROTE")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert b'"interrupted": false' in out
+
+
 def test_the_cli_says_how_to_resume(tmp_path: Path) -> None:
     doc = tmp_path / "a.md"
     doc.write_text("# A\n\nSome words about looms and their many threads.\n" * 40)
@@ -68,6 +89,7 @@ def test_the_cli_says_how_to_resume(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "ragloom", "ingest", str(tmp_path), "--uri", db],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=foreground_job,
     )  # fmt: skip
     time.sleep(1.5)  # still importing or planning: the run stops at its first batch boundary
     proc.send_signal(signal.SIGINT)
@@ -123,6 +145,7 @@ def test_one_ctrl_c_stops_an_ingest_waiting_on_a_download(tmp_path: Path, trickl
         [sys.executable, "-m", "ragloom", "ingest", f"{trickle}/stall", "--uri",
          str(tmp_path / "t.db")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=foreground_job,
     )  # fmt: skip
     try:
         assert _Trickle.started.wait(60), "the ingest never asked for the page"
@@ -313,7 +336,7 @@ def test_ctrl_c_stops_at_the_end_of_a_document_not_of_a_batch(tmp_path: Path) ->
         )
         (docs / f"d{n:02}.md").write_text(f"# Document {n}\n\n{body}")
     db = str(tmp_path / "c.db")
-    with RAG(uri=db, embedder=_CtrlCOnce(dim=16), cache_dir="") as rag:
+    with ctrl_c_raises(), RAG(uri=db, embedder=_CtrlCOnce(dim=16), cache_dir="") as rag:
         report = rag.ingest([str(docs)])
         stored = {d.source: d.chunks for d in rag.sources()}
     assert report.interrupted and 0 < report.files < 32, report

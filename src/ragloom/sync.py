@@ -299,8 +299,14 @@ class Ingestor:
 
     @contextmanager
     def _stop_on_ctrl_c(self) -> Iterator[None]:
-        """The first Ctrl-C finishes the current batch and stops; a second one aborts."""
-        if threading.current_thread() is not threading.main_thread():
+        """The first Ctrl-C finishes the current batch and stops; a second one aborts.
+
+        A process started with Ctrl-C ignored (a shell script's background job) keeps
+        ignoring it, as ``ask`` and ``chat`` do: the script's Ctrl-C is not for it."""
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        ):
             yield
             return
 
