@@ -73,6 +73,16 @@ def test_prompt_extends_the_tutorials_and_numbers_passages() -> None:
     assert prompt.passages == tuple(passages) and prompt.question == "What is alpha?"
 
 
+def test_passages_and_questions_are_sent_as_they_are() -> None:
+    # QA: the question was filled in after the passages, so a document that says
+    # "{question}" (a mail-merge manual, ragloom's own docs) reached the model altered.
+    passage = hit(1, "Write {question} where the question goes and {context} for the rest.")
+    prompt = build_prompt("Which {context} placeholder?", [passage], Templates())
+    user = prompt.messages[0].content
+    assert "Write {question} where the question goes and {context} for the rest." in user
+    assert user.endswith("<question>\nWhich {context} placeholder?\n</question>")
+
+
 def test_templates_are_checked_and_replaceable() -> None:
     # says which setting holds the template (it did not: a user could not tell where to look)
     with pytest.raises(

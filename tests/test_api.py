@@ -175,6 +175,43 @@ def test_an_invalid_value_in_the_config_file_is_named_with_the_file(
         RAG(search_mode="dnse")  # a keyword is named as typed
 
 
+def test_answer_settings_are_checked_when_loaded_and_named_where_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: a template without {context} and an unknown llm were accepted until `ask` had
+    # searched (and refused even with --llm none, which uses no template), and were
+    # blamed on "RAGLOOM_USER_PROMPT or ragloom.toml" whoever had set them.
+    with pytest.raises(ConfigError, match=r"user_prompt: the user prompt template needs a"):
+        RAG(uri=str(tmp_path / "t.db"), user_prompt="Q: {question}")
+    with pytest.raises(ConfigError, match=r"llm: use one of deepseek, .* \(got 'bogus'\)"):
+        RAG(uri=str(tmp_path / "t.db"), llm="bogus")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ragloom.toml").write_text('user_prompt = "no slots"\n')
+    run = cli("ask", "x", "--llm", "none")
+    assert run.code == 1 and "user_prompt in ragloom.toml: the user prompt" in run.stderr
+    (tmp_path / "ragloom.toml").write_text('llm = "chatgpt"\n')
+    assert "llm in ragloom.toml: use one of" in cli("ask", "x").stderr
+    monkeypatch.setenv("RAGLOOM_LLM", " ")  # blank: no choice, as if unset
+    with RAG(uri=str(tmp_path / "t.db")) as rag:
+        assert rag.settings.llm is None
+
+
+def test_collection_and_threshold_messages_name_the_file_that_set_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: a collection named in ragloom.toml was blamed on "--collection
+    # (RAGLOOM_COLLECTION)", and its abstain_score on RAGLOOM_ABSTAIN_SCORE.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.md").write_text("# Looms\n\nA loom weaves thread into cloth.\n")
+    assert cli("ingest", "a.md", "--uri", "c.db", "--embedder", "local").code == 0
+    (tmp_path / "ragloom.toml").write_text('uri = "c.db"\ncollection = "fromtoml"\n')
+    run = cli("status")
+    assert run.code == 1 and "check collection in ragloom.toml" in run.stderr
+    (tmp_path / "ragloom.toml").write_text('uri = "c.db"\nabstain_score = 0.99\n')
+    run = cli("ask", "What does a loom weave?", "--llm", "none")
+    assert "below the abstain threshold 0.990 (abstain_score in ragloom.toml)" in run.stderr
+
+
 def test_secrets_are_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGLOOM_TOKEN", "s3cret-token")
     rag = RAG(uri=str(tmp_path / "s.db"))

@@ -170,10 +170,37 @@ def test_the_provider_line_says_where_the_choice_came_from(
     config.write_text('llm = "deepseek"\n')
     monkeypatch.setenv("RAGLOOM_CONFIG", str(config))
     run = ragloom("ask", QUESTION, "--no-stream", "--uri", db)
-    assert "ragloom: answered by deepseek (deepseek-flash): llm = deepseek\n" in run.stderr
+    said = f'ragloom: answered by deepseek (deepseek-flash): llm = "deepseek" in {config}\n'
+    assert said in run.stderr
     monkeypatch.setenv("RAGLOOM_LLM", "deepseek")
     run = ragloom("ask", QUESTION, "--no-stream", "--uri", db)
-    assert "ragloom: answered by deepseek (deepseek-flash): RAGLOOM_LLM deepseek\n" in run.stderr
+    assert "ragloom: answered by deepseek (deepseek-flash): RAGLOOM_LLM=deepseek\n" in run.stderr
+
+
+def test_a_provider_switched_by_variable_does_not_take_the_files_model(
+    db: str, oai: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # QA: ragloom.toml named deepseek and its model; RAGLOOM_LLM=openai then sent
+    # DeepSeek's model to OpenAI (--llm openai did not).  A model set beside the
+    # provider it was for stays with that provider.
+    config = tmp_path / "ragloom.toml"
+    config.write_text('llm = "deepseek"\nllm_model = "deepseek-v4-pro"\n')
+    monkeypatch.setenv("RAGLOOM_CONFIG", str(config))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", oai.base_url)
+    monkeypatch.setenv("RAGLOOM_LLM", "openai")
+    run = ragloom("ask", QUESTION, "--no-stream", "--uri", db)
+    assert run.code == 0, run.stderr
+    assert oai.last_request.body["model"] != "deepseek-v4-pro"
+    assert "answered by openai (" in run.stderr and "RAGLOOM_LLM=openai" in run.stderr
+    # A model given beside the variable, or a file naming no provider, still applies.
+    monkeypatch.setenv("RAGLOOM_LLM_MODEL", "llama3")
+    assert ragloom("ask", QUESTION, "--no-stream", "--uri", db).code == 0
+    assert oai.last_request.body["model"] == "llama3"
+    monkeypatch.delenv("RAGLOOM_LLM_MODEL")
+    config.write_text('llm_model = "qwen3"\n')
+    assert ragloom("ask", QUESTION, "--no-stream", "--uri", db).code == 0
+    assert oai.last_request.body["model"] == "qwen3"
 
 
 def test_milvus_lepton_streams(

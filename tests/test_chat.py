@@ -218,6 +218,9 @@ def test_sources_of_a_declined_answer_say_there_are_none(docs: Path, tmp_path: P
         "/sources\n",
     )
     assert run.exit_code == 0, run.stderr
+    # Chosen by name: no "how to get written answers" (QA: it was printed, as `ask` does not).
+    assert "chatting without a language model (extractive answers): --llm none." in run.stderr
+    assert "to get written answers" not in run.stderr
     assert "The documents do not" in run.stdout  # declined before any model
     assert "(the last answer has no sources: the documents do not cover it)" in run.stdout
     assert run.stdout.count("product_faq.md › Product FAQ") == 2  # answer, then /sources

@@ -253,11 +253,14 @@ def test_a_key_pasted_with_quotes_or_spaces_is_named_before_any_request(
     assert "sk-r" not in str(info.value) and oai.requests == []
 
 
-def test_402_says_there_is_no_balance(oai: FakeOpenAIServer) -> None:
+def test_402_says_there_is_no_balance(oai: FakeOpenAIServer, gem: FakeGeminiServer) -> None:
     oai.enqueue(HttpError(402, "Insufficient Balance"))
     with pytest.raises(ProviderError, match=r"DeepSeek says the account has no balance") as info:
         deepseek(oai).complete(PROMPT)
     assert "platform.deepseek.com/top_up" in str(info.value)
+    gem.enqueue(HttpError(402, "billing required"))  # it said "failed with HTTP 402: HTTP 402"
+    with pytest.raises(ProviderError, match=r"Gemini says the account has no balance \(402"):
+        gemini(gem).complete(PROMPT)
 
 
 def test_stream_cut_mid_way(oai: FakeOpenAIServer, gem: FakeGeminiServer) -> None:
@@ -268,6 +271,24 @@ def test_stream_cut_mid_way(oai: FakeOpenAIServer, gem: FakeGeminiServer) -> Non
             for item in llm.stream(PROMPT):
                 shown.append(item)
         assert shown and all(isinstance(s, str) for s in shown)
+        fake.reset()
+
+
+def test_a_model_silent_mid_answer_names_the_read_timeout(
+    oai: FakeOpenAIServer, gem: FakeGeminiServer
+) -> None:
+    # QA: "went silent mid-answer" said neither which timeout ended it nor how to give a
+    # slow model (Ollama on a CPU) more time; the answer that had not started said both.
+    slow = Reliability(read_timeout=0.5, deadline=8, retries=3, backoff=0.01)
+    for llm, fake in ((deepseek(oai, slow), oai), (gemini(gem, slow), gem)):
+        fake.enqueue(Cut(after=2, stall=True))
+        shown = []
+        with pytest.raises(ProviderError) as info:
+            for item in llm.stream(PROMPT):
+                shown.append(item)
+        assert shown, "the first words arrived before the silence"
+        assert "went silent for the 0.5s read timeout mid-answer" in str(info.value)
+        assert "raise RAGLOOM_LLM_READ_TIMEOUT" in str(info.value)
         fake.reset()
 
 

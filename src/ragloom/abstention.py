@@ -63,6 +63,8 @@ class Coverage:
     found: bool = True
     #: The search was restricted (``--where``/``--source``): finding nothing says so.
     filtered: bool = False
+    #: Where the threshold was set, as the user set it (a variable, ragloom.toml...).
+    threshold_set_by: str = "RAGLOOM_ABSTAIN_SCORE"
 
     @property
     def too_weak(self) -> bool:
@@ -100,7 +102,7 @@ class Coverage:
         if self.too_weak:
             return (
                 f"the best passage scores {self.relevance:.3f}, below the abstain threshold "
-                f"{self.threshold:.3f} (RAGLOOM_ABSTAIN_SCORE)"
+                f"{self.threshold:.3f} ({self.threshold_set_by})"
             )
         if self.unknown_names:
             return f"the documents never mention {_quoted(self.unknown_names)}"

@@ -129,10 +129,17 @@ def format_passage(n: int, hit: Hit) -> str:
     return f"[{n}] ({where})\n{hit.text.strip()}"
 
 
+def fill(template: str, **values: str) -> str:
+    """``template`` with each ``{name}`` of ``values`` put in, in one pass: a value's own
+    text is never filled again (a passage saying "{question}" is sent as it is)."""
+    names = "|".join(re.escape(name) for name in values)
+    return re.sub(r"\{(" + names + r")\}", lambda m: values[m.group(1)], template)
+
+
 def build_prompt(question: str, passages: Sequence[Hit], templates: Templates) -> Prompt:
     """The system prompt and user message for ``question`` over numbered ``passages``."""
     context = "\n\n".join(format_passage(n, h) for n, h in enumerate(passages, start=1))
-    user = templates.user.replace("{context}", context).replace("{question}", question)
+    user = fill(templates.user, context=context, question=question)
     return Prompt(
         system=templates.system,
         messages=(Message("user", user),),

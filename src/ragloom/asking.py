@@ -3,7 +3,6 @@ before any model is asked (``coverage``), and which model answers (``get_llm``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -149,7 +148,10 @@ class Asking:
             )  # fmt: skip
         relevance = self.relevance(question, hits, mode=mode, where=where, sources=sources)
         threshold = self.abstain_threshold()
-        checked = Coverage(relevance=relevance, threshold=threshold)
+        checked = Coverage(
+            relevance=relevance, threshold=threshold,
+            threshold_set_by=self.settings.set_by("abstain_score"),
+        )  # fmt: skip
         if checked.too_weak or not self.settings.abstain_unknown_names:
             return checked
         unknown = unknown_names(question, self._mentions)
@@ -178,10 +180,24 @@ class Asking:
         if llm:
             return choose_provider(llm)
         if self.settings.llm:
-            # Said as the user set it: the variable, else the setting (ragloom.toml, RAG()).
-            via = "RAGLOOM_LLM" if os.environ.get("RAGLOOM_LLM", "").strip() else "llm ="
-            return choose_provider(self.settings.llm, via)
+            # Said as the user set it: RAGLOOM_LLM=x, llm = "x" in ragloom.toml, llm='x'.
+            origin = self.settings.origin("llm")
+            return choose_provider(self.settings.llm, origin.said("llm", self.settings.llm))
         return choose_provider(None)
+
+    def _model_is_for(self, provider: str) -> bool:
+        """Whether the configured model (``llm_model``) is meant for ``provider``: any
+        provider when none is configured; else the configured one, unless the model was
+        set where another provider was too, since overridden (a ragloom.toml naming
+        deepseek and its model, and RAGLOOM_LLM=openai: DeepSeek's model is not OpenAI's)."""
+        configured = self.settings.llm
+        if not configured:
+            return True
+        if provider != configured:
+            return False
+        model_rank = self.settings.origin("llm_model").rank
+        paired = self.settings.origin("llm").beneath_at(model_rank)
+        return not paired or str(paired).strip().lower() == configured
 
     def get_llm(self, llm: str | LLM | None = None, model: str | None = None) -> LLM:
         """The model that answers (built once per provider and model)."""
@@ -191,9 +207,7 @@ class Asking:
         if llm is not None and not isinstance(llm, str):
             return llm
         choice = self.llm_choice(llm)
-        # The configured model is for the configured provider (any, when none is set).
-        configured = not self.settings.llm or choice.name == self.settings.llm.strip().lower()
-        model = model or (self.settings.llm_model if configured else None)
+        model = model or (self.settings.llm_model if self._model_is_for(choice.name) else None)
         cache: dict[tuple[str, str | None], LLM] = self.__dict__.setdefault("_llms", {})
         key = (choice.name, model)
         if key not in cache:

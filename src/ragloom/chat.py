@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from ragloom.answer import fill
 from ragloom.llms.base import LLM, Message, Prompt
 from ragloom.types import Answer
 
@@ -73,7 +74,7 @@ class Conversation:
         history = "\n".join(
             f"User: {q}\nAssistant: {_clip(a)}" for q, a in self.turns[-HISTORY_TURNS:]
         )
-        user = REWRITE_USER.replace("{history}", history).replace("{question}", text)
+        user = fill(REWRITE_USER, history=history, question=text)
         prompt = Prompt(REWRITE_SYSTEM, (Message("user", user),), question=text)
         try:
             reply = self.llm.complete(prompt).text

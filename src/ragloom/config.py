@@ -8,10 +8,11 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ragloom.errors import ConfigError
+from ragloom.errors import ConfigError, option
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,27 @@ class Settings(BaseSettings):
         None, description="a sentence-transformers CrossEncoder to rerank passages with"
     )
 
+    #: Where each setting not left at its default was set (see ``origin``).
+    _origins: dict[str, Origin] = PrivateAttr(default_factory=dict)
+
+    @field_validator("llm")
+    @classmethod
+    def _known_llm(cls, value: str | None) -> str | None:
+        from ragloom.llms import llm_names
+
+        name = (value or "").strip().lower()
+        if name and name not in llm_names():
+            raise ValueError(f"use one of {', '.join(llm_names())}")
+        return name or None  # a blank variable is no choice
+
+    @field_validator("user_prompt")
+    @classmethod
+    def _user_prompt_has_slots(cls, value: str | None) -> str | None:
+        missing = [slot for slot in ("{context}", "{question}") if value and slot not in value]
+        if missing:
+            raise ValueError(f"the user prompt template needs a {missing[0]} placeholder")
+        return value
+
     @field_validator("collection")
     @classmethod
     def _valid_collection(cls, value: str) -> str:
@@ -114,6 +136,15 @@ class Settings(BaseSettings):
         toml_file = Path(os.environ.get(CONFIG_FILE_ENV, DEFAULT_CONFIG_FILE))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
+    def origin(self, name: str) -> Origin:
+        """Where the setting ``name`` was set (rank 0: left at its default)."""
+        return self._origins.get(name, Origin())
+
+    def set_by(self, name: str) -> str:
+        """The setting ``name`` as the user set it, for a message: ``RAGLOOM_LLM``, ``llm
+        in ragloom.toml``, or the flag or keyword (``--llm``, ``llm``)."""
+        return self.origin(name).named(name)
+
     def public(self) -> dict[str, Any]:
         """The settings as a dict safe to print (secrets masked)."""
         shown = {
@@ -122,6 +153,72 @@ class Settings(BaseSettings):
         }
         shown["uri"] = redact_uri(self.uri)
         return shown
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting came from: 0 its default, 1 the configuration file, 2 a
+    ``RAGLOOM_*`` variable, 3 a flag or keyword argument; a higher rank wins."""
+
+    rank: int = 0
+    where: str = ""  # the variable, or the file
+    #: The value each lower rank also gave it (rank -> value), overridden by this one.
+    beneath: tuple[tuple[int, Any], ...] = ()
+
+    def beneath_at(self, rank: int) -> Any:
+        """The value the setting was also given at ``rank`` (None when it was not)."""
+        return dict(self.beneath).get(rank)
+
+    def named(self, name: str) -> str:
+        """The setting ``name`` as the user set it: ``RAGLOOM_LLM``, ``llm in
+        ragloom.toml``, or the flag or keyword (``--llm``, ``llm``); left at its default,
+        the variable that sets it."""
+        if self.rank == 2:
+            return self.where
+        if self.rank == 1:
+            return f"{name} in {self.where}"
+        if self.rank == 3:
+            return option(name)
+        return f"RAGLOOM_{name.upper()}"  # left at its default: how to set it
+
+    def said(self, name: str, value: object) -> str:
+        """The setting with its value as the user wrote it: ``RAGLOOM_LLM=gemini``, ``llm
+        = "gemini" in ragloom.toml``, ``--llm gemini``, ``llm='gemini'``."""
+        if self.rank == 2:
+            return f"{self.where}={value}"
+        if self.rank == 1:
+            shown = f'"{value}"' if isinstance(value, str) else value
+            return f"{name} = {shown} in {self.where}"
+        return option(name, value)
+
+
+def _origins(given: Any, toml_file: Path) -> dict[str, Origin]:
+    """Where each setting was set: given (flag, keyword), variable, or the file."""
+    found: dict[str, Origin] = {}
+    try:
+        in_file = (
+            TomlConfigSettingsSource(Settings, toml_file).toml_data if toml_file.is_file() else {}
+        )
+    except (OSError, ValueError):
+        in_file = {}
+    for name in Settings.model_fields:
+        variable = f"RAGLOOM_{name.upper()}"
+        levels: list[Origin] = []
+        if name in in_file:
+            levels.append(Origin(1, str(toml_file)))
+        value_in_file = in_file.get(name)
+        set_in_env = [key for key in os.environ if key.upper() == variable]
+        if set_in_env:
+            levels.append(Origin(2, set_in_env[0]))
+        if name in given:
+            levels.append(Origin(3))
+        if levels:
+            values = {1: value_in_file, 2: os.environ.get(set_in_env[0]) if set_in_env else None}
+            top = levels[-1]
+            found[name] = Origin(
+                top.rank, top.where, tuple((o.rank, values[o.rank]) for o in levels[:-1])
+            )
+    return found
 
 
 def redact_uri(uri: str) -> str:
@@ -145,11 +242,13 @@ def load_settings(**flags: Any) -> Settings:
     try:
         _check_file_keys(toml_file)
         _warn_misspelt_variables()
-        return Settings(**given)
+        settings = Settings(**given)
     except ValidationError as exc:
         raise _invalid(exc, given, toml_file) from None
     except (OSError, ValueError) as exc:  # an unreadable or malformed ragloom.toml
         raise ConfigError(f"cannot read the configuration file {toml_file}: {exc}") from None
+    settings._origins = _origins(given, toml_file)
+    return settings
 
 
 def override(settings: Settings, **flags: Any) -> Settings:
@@ -164,7 +263,9 @@ def override(settings: Settings, **flags: Any) -> Settings:
         checked = Settings.model_validate({**settings.model_dump(), **given})
     except ValidationError as exc:
         raise _invalid(exc) from None
-    return settings.model_copy(update={key: getattr(checked, key) for key in given})
+    updated = settings.model_copy(update={key: getattr(checked, key) for key in given})
+    updated._origins = {**settings._origins, **{key: Origin(3) for key in given}}
+    return updated
 
 
 def _invalid(exc: ValidationError, given: Any = (), toml_file: Path | None = None) -> ConfigError:

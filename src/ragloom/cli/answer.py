@@ -305,13 +305,15 @@ def chat(
         conversation = Conversation(
             rag, llm=llm, model=model, k=k, mode=search_mode(rag, mode), sources=source or (),
         )  # fmt: skip
-        chosen = conversation.llm
-        err(
-            f"chatting with {chosen.provider} ({chosen.model}): {rag.llm_choice(llm).reason}."
-            " Commands: /sources, /reset, /quit"
+        chosen, reason = conversation.llm, rag.llm_choice(llm).reason
+        with_what = (
+            "without a language model (extractive answers)"
+            if chosen.provider == "none"
+            else f"with {chosen.provider} ({chosen.model})"
         )
-        if chosen.provider == "none":
-            from ragloom.answer import no_llm_hint
+        err(f"chatting {with_what}: {reason}. Commands: /sources, /reset, /quit")
+        if chosen.provider == "none" and not (llm or rag.settings.llm):
+            from ragloom.answer import no_llm_hint  # chosen for want of a key: say how
 
             err(f"answers are extractive: {no_llm_hint()}")
         _chat_loop(lambda text: _chat_turn(conversation, text, live), conversation.reset)

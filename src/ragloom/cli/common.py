@@ -97,10 +97,12 @@ def open_rag(*, existing: bool = False, **kwargs: Any) -> Iterator[RAG]:
 
         with RAG(**kwargs) as rag:
             if existing and rag.store.info() is None and (others := rag.store.others()):
+                origin = rag.settings.origin("collection")  # a flag, a variable, a file
+                where = origin.named("collection") if origin.rank in (1, 2) else None
                 raise ConfigError(
                     f"there is no collection '{rag.settings.collection}' at"
                     f" {redact_uri(rag.settings.uri)}, which holds {', '.join(others)}:"
-                    " check --collection (RAGLOOM_COLLECTION)"
+                    f" check {where or '--collection (RAGLOOM_COLLECTION)'}"
                 )
             yield rag
 

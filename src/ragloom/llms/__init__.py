@@ -68,16 +68,16 @@ def llm_names() -> tuple[str, ...]:
 def choose_provider(
     explicit: str | None = None, via: str | None = None, environ: Mapping[str, str] | None = None
 ) -> ProviderChoice:
-    """``explicit`` when given (``via`` says where it came from: by default the ``llm``
-    option, as the command line or Python spells it), else the first provider whose key
-    is set, else ``none``."""
+    """``explicit`` when given (``via`` says where it came from, as the user wrote it: by
+    default the ``llm`` option, as the command line or Python spells it), else the first
+    provider whose key is set, else ``none``."""
     env = os.environ if environ is None else environ
     if explicit:
         name = explicit.strip().lower()
         if name not in _PROVIDERS:
-            given = option("llm", explicit) if via is None else f"{via} {explicit}"
+            given = via or option("llm", explicit)
             raise ConfigError(f"{given}: use one of {', '.join(llm_names())}")
-        return ProviderChoice(name, option("llm", name) if via is None else f"{via} {name}")
+        return ProviderChoice(name, via or option("llm", name))
     for name in llm_names():
         spec = _PROVIDERS[name]
         for var in spec.key_envs:

@@ -185,9 +185,14 @@ class Retrier:
         transient = self.classify(exc)
         if transient is None:  # a malformed event, not a dropped connection
             return _suffixed(self.to_error(exc), "the answer above is incomplete")
-        why = "went silent" if transient.timeout else "dropped the connection"
+        if transient.timeout:  # a slow model (Ollama on a CPU): the fix is the setting
+            return ProviderError(
+                f"{self.who} went silent for the {self.policy.read_timeout:g}s read timeout"
+                f" mid-answer, after {shown} characters: the answer above is incomplete; ask"
+                " again, or raise RAGLOOM_LLM_READ_TIMEOUT for a slow model"
+            )
         return ProviderError(
-            f"{self.who} {why} mid-answer, after {shown} characters: "
+            f"{self.who} dropped the connection mid-answer, after {shown} characters: "
             "the answer above is incomplete; ask again"
         )
 

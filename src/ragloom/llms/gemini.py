@@ -132,6 +132,11 @@ class GeminiLLM(RemoteLLM):
                 return ProviderError(
                     f"{who} is rate limited (429: {msg}): wait and retry, or check your quota"
                 )
+            if code == 402:
+                return ProviderError(
+                    f"Gemini says the account has no balance (402: {msg}): add credit or"
+                    f" billing to the Google project of the key, or pass another {option('llm')}"
+                )
             return self._http_failure(code, msg)
         if is_transport_error(exc):
             if "timeout" in type(exc).__name__.lower():

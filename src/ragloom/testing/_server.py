@@ -254,11 +254,13 @@ class FakeServer:
                         break
                     events += 1
                 sent.append(frame)
-            ex.send_stream(sent, complete=False)
+            ex.send_stream(sent, complete=False, stall=self._stopping if item.stall else None)
         else:
             status, payload = self._json_answer(ex.request, reply)
             body = json.dumps(payload).encode()
-            ex.send_partial(status, body, len(body) // 2)
+            ex.send_partial(
+                status, body, len(body) // 2, stall=self._stopping if item.stall else None
+            )
 
 
 def _drop(conn: socket.socket) -> None:
@@ -293,14 +295,25 @@ class _Exchange:
         """A complete JSON response."""
         self.send_bytes(status, json.dumps(payload).encode(), "application/json", headers)
 
-    def send_partial(self, status: int, body: bytes, upto: int) -> None:
-        """Announce all of ``body`` but send only ``upto`` bytes, then drop the connection."""
+    def send_partial(
+        self, status: int, body: bytes, upto: int, stall: threading.Event | None = None
+    ) -> None:
+        """Announce all of ``body`` but send only ``upto`` bytes, then drop the connection
+        (with ``stall``: once that event is set)."""
         self._head(status, {"Content-Type": "application/json", "Content-Length": str(len(body))})
         self.handler.wfile.write(body[:upto])
+        if stall is not None:
+            stall.wait()
         self.cut()
 
-    def send_stream(self, frames: Iterable[bytes], complete: bool = True) -> None:
-        """An SSE response in chunked encoding; ``complete=False`` drops it unfinished."""
+    def send_stream(
+        self,
+        frames: Iterable[bytes],
+        complete: bool = True,
+        stall: threading.Event | None = None,
+    ) -> None:
+        """An SSE response in chunked encoding; ``complete=False`` drops it unfinished
+        (with ``stall``: once that event is set)."""
         self._head(
             200,
             {
@@ -314,8 +327,10 @@ class _Exchange:
             w.write(f"{len(frame):x}\r\n".encode() + frame + b"\r\n")
         if complete:
             w.write(b"0\r\n\r\n")
-        else:
-            self.cut()
+            return
+        if stall is not None:
+            stall.wait()
+        self.cut()
 
     def cut(self) -> None:
         """Drop the connection now."""

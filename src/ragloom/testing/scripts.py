@@ -7,6 +7,7 @@ empty, with its default behaviour.  The queue holds these items:
     HttpError(status, ...)  an error in the provider's JSON shape, optionally with Retry-After
     Hang()                  accept the request and never answer (until the fake stops)
     Cut(after=2)            start the answer and drop the connection mid-way
+    Cut(after=2, stall=True)  start the answer and go silent mid-way (a read timeout)
     Malformed(body)         a 200 whose body is not valid JSON (or is empty)
 """
 
@@ -78,10 +79,13 @@ class Cut:
     """Drop the connection part-way through the answer.
 
     For a streamed request, after ``after`` SSE data events; otherwise after half of
-    the JSON body (the announced Content-Length is never reached).
+    the JSON body (the announced Content-Length is never reached).  ``stall``: send
+    nothing more until the fake stops instead of dropping the connection (a model that
+    goes silent mid-answer: the client's read timeout ends it).
     """
 
     after: int = 2
+    stall: bool = False
 
 
 @dataclass(frozen=True)
