@@ -283,6 +283,11 @@ def test_extract_picks_matching_sentences() -> None:
         "Rotated files are deleted when maxBackups is exceeded. [2]",
     ]
     assert extract("zebra?", ["Nothing in common at all."]) == "Nothing in common at all. [1]"
+    # QA: inline code marks were dropped, so the "quoted" sentence was not the document's.
+    code = ["- Data lives in a Milvus Lite file, `./ragloom.db`, **by default**."]
+    assert extract("Where does data live by default?", code) == (
+        "Data lives in a Milvus Lite file, `./ragloom.db`, by default. [1]"
+    )
     assert extract("q", []) == ""
     # QA: one file stored twice (zebra.md and bundle.zip::zebra.md) said each sentence twice.
     twice = ["Zebras have stripes. Zebras eat grass.", "zebras  have stripes. Zebras eat grass."]

@@ -340,8 +340,9 @@ def test_hang_ends_within_the_deadline(
     run = ragloom("ask", QUESTION, "--stream", "--uri", db)
     assert_clean_failure(run, "did not answer within the 1.5s deadline")
     # the fake never answers: without the deadline this would not end (the bound leaves
-    # room for a cold start and retrieval on a loaded machine)
-    assert time.monotonic() - started < 20
+    # room for a cold start and retrieval on a loaded machine: 24 s were seen on 2 busy
+    # cores, where the 1.5 s deadline itself was kept)
+    assert time.monotonic() - started < 60
 
 
 def test_stream_cut_mid_way(

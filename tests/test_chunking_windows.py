@@ -133,3 +133,17 @@ def test_the_real_tokenizer_window_is_respected(bert_tokens: Counter) -> None:
     chunks = chunks_of(md(text, title="Title"), bert_tokens, max_tokens=128)
     assert len(chunks) > 10
     assert max(bert_tokens(c.embed_text) for c in chunks) <= 128
+
+
+def test_a_page_on_one_heading_line_is_cut_like_a_long_section(bert_tokens: Counter) -> None:
+    # QA: a 16 KB file on one `# ` line (exported or minified markdown) made a heading
+    # path longer than the window, and 3,994 chunks of one word each (5 minutes).  The
+    # path is cut to half the window; the line itself is text like any other.
+    line = "verylongheading " * 1000
+    doc = md(f"# {line}\n\nabout the wren\n", title=line.strip())
+    chunks = chunks_of(doc, bert_tokens, max_tokens=256)
+    assert 10 < len(chunks) < 60  # about 4,000 tokens of text; it was 3,994 chunks
+    assert all(bert_tokens(c.embed_text) <= 256 for c in chunks)
+    assert all(c.heading.endswith(" …") and bert_tokens(c.heading) <= 130 for c in chunks)
+    assert chunks[-1].text.endswith("about the wren")
+    assert sum(c.text.count("verylongheading") for c in chunks) >= 1000  # all of the text

@@ -32,10 +32,10 @@ def test_the_demo_question_is_answered_with_the_command(docs_rag: RAG) -> None:
     # QA: `make demo` asks this; the answer quoted where ragloom keeps its data and left
     # out the passage's own answer, the sentence giving --uri and the command after it.
     answer = docs_rag.ask("How do I point ragloom at a Milvus server?", llm="none")
-    assert "Give a server URI instead of a file with --uri" in answer.text
+    assert "Give a server URI instead of a file with `--uri`" in answer.text
     assert "ragloom ingest docs/ --uri http://localhost:19530" in answer.text
-    block = answer.text.split("--uri (or RAGLOOM_URI", 1)[1]
-    assert block.startswith(", or uri in ragloom.toml): [")  # the citation, then the code
+    block = answer.text.split("`--uri` (or `RAGLOOM_URI`", 1)[1]
+    assert block.startswith(", or `uri` in `ragloom.toml`): [")  # the citation, then the code
     assert "\n```bash\nragloom ingest docs/" in block
     assert answer.citations and not answer.abstained
 

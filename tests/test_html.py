@@ -54,6 +54,17 @@ def test_html_with_no_charset_that_is_not_utf8_is_read_as_windows_1252(tmp_path:
     assert [doc.text for doc in found] == ["# Caf\u00e9\n\nI\u2019ve \u201cit\u201d"] * 2
 
 
+def test_html_whose_bytes_are_not_its_declared_charset_is_read_as_windows_1252(
+    tmp_path: Path,
+) -> None:
+    # QA: a page saying charset=utf-8 but written in Windows-1252 (common; browsers show
+    # it) was refused with "re-save it as UTF-8", as for a URL one does not control.
+    html = '<html><head><meta charset="utf-8"></head><body><p>Caf\u00e9 \u201cq\u201d</p>'
+    (tmp_path / "wrong.html").write_bytes(html.encode("cp1252"))
+    [doc] = load(tmp_path / "wrong.html")
+    assert isinstance(doc, Document) and doc.text == "Caf\u00e9 \u201cq\u201d"
+
+
 DOCS_SITE_PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <title>Configuring the server &mdash; Widget Docs 3.2</title></head><body>
 <div class="cookie-banner"><p>We use cookies.</p><button>Accept all</button></div>

@@ -59,6 +59,25 @@ def test_markdown_title_falls_back_to_first_heading_then_stem(corpus: Path) -> N
     assert titles == {"intro.md": "Intro", "more.md": "more", "more.rst": "more"}
 
 
+@pytest.mark.parametrize("name", ["saved.html", "notes.md", "export.txt"])
+def test_a_pdf_under_another_name_is_read_as_a_pdf(tmp_path: Path, name: str) -> None:
+    # QA: a PDF named .html (or sent as text/html) was stored as its PDF source, and one
+    # named .md was told to "re-save it as UTF-8".  Its bytes say what it is.
+    (tmp_path / name).write_bytes(make_pdf(["The capybara is the largest rodent."]))
+    [doc] = load(tmp_path / name)
+    assert isinstance(doc, Document) and doc.format == "pdf"
+    assert "capybara is the largest rodent" in doc.text and "%PDF" not in doc.text
+
+
+def test_a_setext_heading_is_a_title(tmp_path: Path) -> None:
+    # QA: "Title line" over "=====" was a heading in the chunks but not the title.
+    (tmp_path / "setext.md").write_text("Title line\n==========\n\nText.\n")
+    (tmp_path / "rule.md").write_text("Some text\n\n---\n\nMore.\n")  # a rule: no title
+    found = docs(load(tmp_path))
+    titles = {Path(source).name: doc.title for source, doc in found.items()}
+    assert titles == {"setext.md": "Title line", "rule.md": "rule"}
+
+
 def test_single_file_root_is_its_source(corpus: Path) -> None:
     [doc] = load(corpus / "notes.txt")
     assert isinstance(doc, Document)
@@ -198,6 +217,19 @@ def test_an_empty_source_is_an_issue_not_the_working_directory(
         issue = only_issue(load(empty))
         assert issue.reason.startswith("empty source; name a file, folder"), issue.reason
         assert not issue.skipped
+
+
+def test_a_symlinked_file_is_read_once(tmp_path: Path) -> None:
+    # QA: docs/alias.md -> real.md was stored twice, so every search gave it twice.  A
+    # link to a file outside the folder is that file's only way in, and is kept.
+    docs_dir, outside = tmp_path / "docs", tmp_path / "elsewhere.md"
+    docs_dir.mkdir()
+    (docs_dir / "real.md").write_text("# Real\n\nText.\n")
+    outside.write_text("# Elsewhere\n\nMore.\n")
+    (docs_dir / "alias.md").symlink_to("real.md")
+    (docs_dir / "link.md").symlink_to(outside)
+    found = docs(load(docs_dir))
+    assert sorted(Path(s).name for s in found) == ["link.md", "real.md"]
 
 
 def test_broken_symlinks_and_loops_in_a_folder_are_named_as_such(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import pytest
 
+from ragloom.loaders import source_name
 from ragloom.types import Document
 from tests.loader_helpers import HTML_PAGE, docs, load, make_pdf, make_zip, only_issue
 
@@ -90,6 +91,13 @@ def test_url_html_page(server: str) -> None:
     assert doc.format == "html" and doc.title == "Milvus Page"
     assert doc.text.startswith("# Vector search")
     assert _Handler.user_agents == ["ragloom/0.1"]
+
+
+def test_a_url_fragment_names_the_same_page(server: str) -> None:
+    # QA: page.html#install was stored as a second copy of page.html.
+    [doc] = load(f"{server}/page.html#install")
+    assert isinstance(doc, Document) and doc.source == doc.root == f"{server}/page.html"
+    assert source_name(f"{server}/page.html#install") == f"{server}/page.html"
 
 
 def test_url_markdown_served_as_text_plain_is_markdown(server: str) -> None:

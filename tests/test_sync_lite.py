@@ -191,3 +191,40 @@ def test_a_document_that_breaks_the_chunker_fails_alone(
             " ragloom bug"
         )
         assert sorted(d.source for d in rag.sources()) == [str(docs / "a.md"), str(docs / "z.md")]
+
+
+def test_front_matter_milvus_cannot_hold_does_not_stop_the_folder(tmp_path: Path) -> None:
+    # QA: a 30-digit number in one file's front matter made Milvus refuse the whole batch
+    # ("Integer exceeds 64-bit range"), naming no file: nothing of the folder was stored,
+    # on every run.  Such values are kept as text.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "big.md").write_text(
+        "---\nbig: 123456789012345678901234567890\nodd: .inf\ntitle: 1984\n---\n\nThe ibis.\n"
+    )
+    (docs / "ok.md").write_text("# Ok\n\nThe kestrel.\n")
+    with RAG(uri=str(tmp_path / "t.db"), embedder=FakeEmbedder(), cache_dir="") as rag:
+        report = rag.ingest([str(docs)])
+        assert (report.added, report.errors) == (2, []), report
+        [hit] = rag.search("ibis", 1, sources=["big.md"])
+    assert hit.metadata == {"big": "123456789012345678901234567890", "odd": "inf", "title": 1984}
+    assert hit.heading.startswith("1984")  # a number is a title too
+
+
+def test_a_hidden_file_named_on_purpose_stays_when_its_folder_is_ingested(
+    tmp_path: Path,
+) -> None:
+    # QA: `ingest docs/.notes.md` added it; `ingest docs` then removed it as gone from
+    # the folder, though the folder's walk skips hidden files on purpose.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# A\n\nAlpha.\n")
+    (docs / ".notes.md").write_text("# Notes\n\nThe puma.\n")
+    with RAG(uri=str(tmp_path / "t.db"), embedder=FakeEmbedder(), cache_dir="") as rag:
+        assert rag.ingest([str(docs)]).added == 1
+        assert rag.ingest([str(docs / ".notes.md")]).added == 1
+        again = rag.ingest([str(docs)])
+        assert (again.removed, again.unchanged) == (0, 1), again
+        assert sorted(d.source for d in rag.sources()) == [
+            str(docs / ".notes.md"), str(docs / "a.md")
+        ]  # fmt: skip

@@ -25,6 +25,7 @@ import stat
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from urllib.parse import urldefrag
 
 from ragloom.archives import load_zip, too_large
 from ragloom.formats import format_for_name, not_a_document, parse_or_issue
@@ -62,7 +63,8 @@ def load_sources(
             reason = "empty source; name a file, folder, .zip archive or http(s) URL"
             yield LoadIssue(raw, reason, root=raw)
         elif scheme and scheme.group(1).lower() in ("http", "https"):
-            yield from load_url(source, match, limits, stop)
+            # page.html#install is page.html: a fragment names a place in it, not a copy
+            yield from load_url(_without_fragment(source), match, limits, stop)
         elif scheme:
             reason = f"unsupported URL scheme '{scheme.group(1)}'; use http(s):// or a local path"
             yield LoadIssue(source, reason, root=source)
@@ -83,11 +85,17 @@ def _resolved(raw: str) -> Path:
 
 def source_name(raw: str) -> str:
     """The source a path given by a user is stored under (absolute, symlinks resolved;
-    ``docs.zip::en/a.md`` names a member); a URL as it is."""
+    ``docs.zip::en/a.md`` names a member); a URL as it is, without its ``#fragment``."""
     if _URL_SCHEME.match(raw):
-        return raw
+        return _without_fragment(raw)
     path, sep, member = raw.partition("::")
     return str(_resolved(path)) + sep + member
+
+
+def _without_fragment(url: str) -> str:
+    """``url`` without its ``#fragment`` (an archive member's own name keeps any ``#``)."""
+    page, sep, member = url.partition("::")
+    return urldefrag(page).url + sep + member
 
 
 def _load_path(raw: str, match: PathGlob | None, limits: LoadLimits) -> Iterator[Loaded]:
@@ -165,6 +173,8 @@ def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
     """Files under ``root`` as (path, relative posix path), sorted, skipping hidden names.
 
     Symlinked directories are followed, but each directory is visited once (no loops).
+    A symlinked file whose target is a file of the walk itself is left out: the file is
+    read under its own name (not twice, giving every search result twice).
     """
     seen: set[tuple[int, int]] = set()
     stack: list[tuple[Path, str]] = [(root, "")]
@@ -193,9 +203,19 @@ def _walk(root: Path) -> Iterator[tuple[Path, str] | LoadIssue]:
                 is_dir = False
             if is_dir:
                 subdirs.append((Path(entry.path), f"{rel}{entry.name}/"))
-            else:
+            elif not (entry.is_symlink() and _walked_anyway(Path(entry.path), root)):
                 yield Path(entry.path), f"{rel}{entry.name}"
         stack.extend(reversed(subdirs))
+
+
+def _walked_anyway(link: Path, root: Path) -> bool:
+    """Whether the file ``link`` points at is under ``root`` by a path without hidden
+    names, so the walk reads it under its own name."""
+    try:
+        inside = link.resolve(strict=True).relative_to(root)
+    except (OSError, RuntimeError, ValueError):  # dangling, a loop, or outside the root
+        return False
+    return not any(part.startswith(".") for part in inside.parts)
 
 
 def _undecodable(name: str) -> bool:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ragloom.archives import is_hidden_member
 from ragloom.chunking import ChunkSettings, chunk_document, document_hash
 from ragloom.embedders.base import Embedder
 from ragloom.loaders import LoadLimits, PathGlob, load_sources
@@ -339,7 +340,9 @@ class Ingestor:
         with ``--glob '*.txt'`` leaves its markdown files alone.  A document is under a
         folder or archive by its path, whatever root it was first ingested from:
         ingesting ``docs/sub`` after ``docs`` prunes what left ``docs/sub``.  Documents
-        under a prefix in ``kept`` (a folder or archive that could not be read) stay.
+        under a prefix in ``kept`` (a folder or archive that could not be read) stay, and
+        so do hidden ones, which a folder's walk skips on purpose (``ingest docs/.notes.md``
+        named one; ingesting ``docs/`` again does not remove it).
         """
         stored: list[str] | None = None
         for root, found in seen.items():
@@ -354,6 +357,7 @@ class Ingestor:
                 for source in sorted(candidates)
                 if source not in found
                 and not source.startswith(kept)
+                and not is_hidden_member(_relative(source, root))
                 and (selected is None or selected(_relative(source, root)))
             ]
             if gone and not dry_run:

@@ -147,9 +147,11 @@ def _markdown_pieces(
             blocks = [b for _, bs in parse(page, measure, headings=False) for b in bs]
             if blocks:
                 sections.append(Section(path, tuple(blocks)))
+        sections = _short_paths(sections, measure, settings.max_tokens // 2)
     else:
         headings = doc.format in ("markdown", "html")
         sections = split_sections(doc.title, doc.text, measure, headings)
+        sections = _short_paths(sections, measure, settings.max_tokens // 2)
         sections = merge_small(sections, fits, settings.min_tokens)
     return [
         piece
@@ -162,3 +164,36 @@ def _markdown_pieces(
             head_tokens(section.path),
         )
     ]
+
+
+def _short_paths(sections: list[Section], measure: Measure, limit: int) -> list[Section]:
+    """Sections whose heading path fits in ``limit`` tokens (half the window),
+    each overlong heading cut to its first words and "…".  A whole page on one ``# ``
+    line (exported or minified markdown) made a heading longer than the window, and
+    every chunk under it one word of text."""
+    cut: dict[tuple[str, ...], tuple[str, ...]] = {}
+    out = []
+    for section in sections:
+        path = section.path
+        if path not in cut:
+            share = max(4, limit // max(1, len(path)))
+            too_long = measure.content(" > ".join(path)) > limit
+            cut[path] = tuple(_first_words(h, share, measure) for h in path) if too_long else path
+        out.append(section if cut[path] == path else Section(cut[path], section.blocks))
+    return out
+
+
+def _first_words(text: str, limit: int, measure: Measure) -> str:
+    """``text`` when it fits in ``limit`` tokens, else as many of its first words as fit,
+    and "…"."""
+    if measure.content(text) <= limit:
+        return text
+    words = text.split()
+    low, high = 0, len(words)  # the most words that fit: in [low, high]
+    while low < high:
+        mid = (low + high + 1) // 2
+        if measure.content(" ".join(words[:mid]) + " …") <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    return " ".join(words[:low]) + " …" if low else text[: limit * 2] + "…"

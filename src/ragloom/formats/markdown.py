@@ -7,6 +7,7 @@ as written when front matter was taken off it.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Any
 
@@ -20,6 +21,8 @@ def parse_markdown(text: str, *, source: str, root: str, stem: str) -> Document:
     """Markdown: YAML front matter becomes metadata; title from it, a '# ' heading or stem."""
     metadata, body = split_front_matter(text, source)
     title = metadata.get("title")
+    if isinstance(title, int | float) and not isinstance(title, bool):
+        title = str(title)  # `title: 1984`
     if not isinstance(title, str) or not title.strip():
         title = _first_h1(body) or stem
     return Document(
@@ -71,9 +74,16 @@ def _json_safe(value: Any) -> Any:
         return [_json_safe(v) for v in items]
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64 <= value < -_INT64:
+        return str(value)  # Milvus's JSON holds 64-bit integers: it refused the whole batch
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # .inf / .nan: not JSON
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return str(value)
+
+
+_INT64 = -(2**63)
 
 
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
@@ -81,11 +91,19 @@ _H1 = re.compile(r"^\s{0,3}#[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
 
 
 def _first_h1(body: str) -> str:
-    """The text of the first ATX '# ' heading outside fenced code, or ''."""
+    """The text of the first level-one heading outside fenced code (ATX ``# Title`` or
+    setext ``Title`` over ``===``), or ''."""
     in_fence = False
+    previous = ""
     for line in body.split("\n"):
         if _FENCE.match(line):
             in_fence = not in_fence
         elif not in_fence and (found := _H1.match(line)):
             return found.group(1).strip()
+        elif not in_fence and _SETEXT_H1.match(line) and previous.strip():
+            return previous.strip()
+        previous = "" if in_fence else line
     return ""
+
+
+_SETEXT_H1 = re.compile(r"^\s{0,3}=+\s*$")

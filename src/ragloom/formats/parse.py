@@ -49,13 +49,22 @@ def parse_document(
     """
     if not data:
         raise SourceError(source, "empty file: nothing to index")
+    if data.startswith(b"%PDF-"):
+        fmt = "pdf"  # what the bytes are wins over a name or Content-Type that says html/text
     if fmt == "pdf":
         return parse_pdf(data, source=source, root=root, name=name)
     if fmt not in _TEXT_FORMATS:
         raise ValueError(f"unknown document format {fmt!r}")
     if charset is None and fmt == "html":
         charset = meta_charset(data) or _unlabelled_html_charset(data)
-    text = decode_text(data, source, charset)
+    try:
+        text = decode_text(data, source, charset)
+    except SourceError:
+        if fmt != "html" or charset is None or _unlabelled_html_charset(data) is None:
+            raise
+        # A page whose bytes are not the charset it declares (common, and browsers show it
+        # anyway): read as Windows-1252, as an unlabelled one is.
+        text = decode_text(data, source, "windows-1252")
     if not text.strip():
         raise SourceError(source, "empty file: nothing to index (only whitespace)")
     stem = PurePosixPath(name).stem or name

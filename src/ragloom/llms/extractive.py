@@ -24,7 +24,9 @@ from ragloom.llms.base import Completion, Prompt, StreamItem
 MODEL = "extractive"
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`\"'(\[])")
-_MARKUP = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)|\*\*|__|`")
+# List marks, quotes and emphasis go; inline code marks stay (`./ragloom.db` is quoted as
+# the document writes it, and the page shows it as code).
+_MARKUP = re.compile(r"^\s*(?:[-*+]\s+|\d+[.)]\s+|>\s*)|\*\*|__")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _ITEM = re.compile(r"[-*+]\s+|\d+[.)]\s+")
 _CODE_LINES = 8  # the longest code block an extractive answer quotes after its sentence
