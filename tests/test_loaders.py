@@ -175,6 +175,15 @@ def test_utf8_bom_and_utf16_are_decoded(tmp_path: Path) -> None:
     assert found["wide.txt"].text == "Gr\u00fc\u00dfe"
 
 
+def test_utf16_without_a_byte_order_mark_is_decoded(tmp_path: Path) -> None:
+    # QA: some Windows tools write UTF-16 without a BOM; it was "binary content".
+    (tmp_path / "le.txt").write_bytes("Caf\u00e9 about the iguana.\r\n".encode("utf-16-le"))
+    (tmp_path / "be.md").write_bytes("# Gr\u00fc\u00dfe\n\nText.\n".encode("utf-16-be"))
+    found = {Path(s).name: d for s, d in docs(load(tmp_path)).items()}
+    assert found["le.txt"].text == "Caf\u00e9 about the iguana."
+    assert found["be.md"].title == "Gr\u00fc\u00dfe"
+
+
 def test_file_over_max_file_bytes(tmp_path: Path) -> None:
     (tmp_path / "big.txt").write_text("x" * 5000, encoding="utf-8")
     issue = only_issue(load(tmp_path / "big.txt", max_file_bytes=1000))

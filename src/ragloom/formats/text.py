@@ -21,6 +21,8 @@ def decode_text(data: bytes, source: str, charset: str | None = None) -> str:
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
+    elif (unmarked := _utf16_without_bom(data)) is not None:
+        encoding = unmarked
     else:
         if b"\x00" in data:
             raise SourceError(
@@ -48,6 +50,24 @@ def decode_text(data: bytes, source: str, charset: str | None = None) -> str:
             f"not valid {label} (byte 0x{bad} at offset {exc.start}); re-save it as UTF-8",
         ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``utf-16-le`` or ``-be`` for text saved so without a byte-order mark (some Windows
+    tools): mostly Latin text then has a NUL in nine of ten of every other byte, and
+    decodes to printable characters, which binary data does not; None otherwise."""
+    if len(data) < 4 or len(data) % 2:
+        return None
+    for encoding, high in (("utf-16-le", data[1::2]), ("utf-16-be", data[0::2])):
+        if high.count(0) < 0.9 * len(high):
+            continue
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if all(c.isprintable() or c in "\r\n\t" for c in text):
+            return encoding
+    return None
 
 
 def _known_codec(charset: str) -> bool:
