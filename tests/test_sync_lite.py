@@ -228,3 +228,32 @@ def test_a_hidden_file_named_on_purpose_stays_when_its_folder_is_ingested(
         assert sorted(d.source for d in rag.sources()) == [
             str(docs / ".notes.md"), str(docs / "a.md")
         ]  # fmt: skip
+
+
+def test_a_document_milvus_refuses_fails_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Milvus refusing one document's rows (here front matter it cannot store, let through
+    # by switching off the loader's clean-up) ended the whole run, naming no file, with
+    # nothing of the batch stored.  The others are written; it is named, with the reason,
+    # and an earlier version of it stays, as for a file that cannot be read.
+    import ragloom.formats.markdown
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a.md", "big.md", "z.md"):
+        (docs / name).write_text(f"# {name}\n\nText of {name}.\n")
+    with RAG(uri=str(tmp_path / "t.db"), embedder=FakeEmbedder(), cache_dir="") as rag:
+        assert rag.ingest([str(docs)]).added == 3
+        (docs / "a.md").write_text("# a.md\n\nNew text of a.md.\n")
+        (docs / "big.md").write_text("---\nbig: 123456789012345678901234567890\n---\n\nNew.\n")
+        monkeypatch.setattr(ragloom.formats.markdown, "_json_safe", lambda value: value)
+        report = rag.ingest([str(docs)])
+        assert (report.changed, report.unchanged) == (1, 1), report
+        [error] = report.errors
+        assert error["source"] == str(docs / "big.md")
+        assert error["error"].startswith("Milvus would not store it: ")
+        assert "64-bit" in error["error"]
+        assert rag.search("New text", 1, sources=["a.md"])[0].text.endswith("New text of a.md.")
+        kept = rag.search("Text of big", 1, sources=["big.md"])
+        assert kept and kept[0].text.endswith("Text of big.md.")  # its earlier version

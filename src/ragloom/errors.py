@@ -7,6 +7,7 @@ RagloomError                 base: the CLI prints its message, never a traceback
 ├── EmbedderError            an embedding model could not be loaded or called
 ├── StoreError               Milvus could not be reached or used
 │   ├── StoreLockedError         a Milvus Lite file is held by another process
+│   ├── RowsRejectedError        Milvus refused the data of rows (not the store's fault)
 │   └── CollectionMismatchError  the collection was built with other settings
 └── ProviderError            a remote LLM or embedding API failed (issue: answers)
 """
@@ -96,6 +97,11 @@ class StoreError(RagloomError):
 
 class StoreLockedError(StoreError):
     """A Milvus Lite database file is in use by another process."""
+
+
+class RowsRejectedError(StoreError):
+    """Milvus refused rows for what they hold (a value its schema cannot store): the
+    rows' documents are at fault, not the connection."""
 
 
 class CollectionMismatchError(StoreError):

@@ -3,7 +3,7 @@ to delete), a batch of documents, and the pieces a batch is written in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ragloom.store import StoredChunks
@@ -41,10 +41,10 @@ def plan_document(chunks: Sequence[Chunk], stored: StoredChunks | None, source: 
 
 @dataclass
 class Batch:
-    """One batch of documents, planned: what to embed and write, then what to delete."""
+    """One batch of documents, planned: what to embed and write, then (``stale``) what
+    to delete."""
 
     write: list[Chunk]
-    delete: list[str]
     last_source: str
     vectors: list[list[float]] = field(default_factory=list)
     #: The batch's documents by status (added, changed, unchanged) and their chunks:
@@ -52,9 +52,16 @@ class Batch:
     #: what it did, not what it planned.
     plans: list[DocPlan] = field(default_factory=list)
 
-    def count_in(self, report: IngestReport) -> None:
-        """Add this batch's documents to ``report``."""
+    def stale(self, skip: Container[str] = ()) -> list[str]:
+        """The ids to delete once this batch is written: its documents' stale chunks, but
+        not those of documents in ``skip`` (refused: they keep their earlier version)."""
+        return [i for plan in self.plans if plan.source not in skip for i in plan.delete]
+
+    def count_in(self, report: IngestReport, skip: Container[str] = ()) -> None:
+        """Add this batch's documents to ``report`` (those in ``skip`` failed)."""
         for plan in self.plans:
+            if plan.source in skip:
+                continue
             report.files += 1
             report.chunks += plan.chunks
             setattr(report, plan.status, getattr(report, plan.status) + 1)
@@ -66,20 +73,19 @@ def pieces(batch: Batch, size: int) -> Iterator[tuple[Batch, bool]]:
     """``batch`` in pieces of at most ``size`` chunks to write, cut between documents
     unless one is larger; each document's stale chunks and count go with its last piece.
     True when a piece ends at a document's end."""
-    piece = Batch([], [], batch.last_source)
+    piece = Batch([], batch.last_source)
     for plan in batch.plans:
         if piece.write and len(piece.write) + len(plan.write) > size:
             yield piece, True
-            piece = Batch([], [], plan.source)
+            piece = Batch([], plan.source)
         rest = list(plan.write)
         while len(rest) > size - len(piece.write):  # a document larger than a piece
             room = size - len(piece.write)
             piece.write.extend(rest[:room])
             rest = rest[room:]
             yield piece, False
-            piece = Batch([], [], plan.source)
+            piece = Batch([], plan.source)
         piece.write.extend(rest)
-        piece.delete.extend(plan.delete)
         piece.plans.append(plan)
         piece.last_source = plan.source
     if piece.plans or not batch.plans:

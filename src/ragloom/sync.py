@@ -28,6 +28,7 @@ from ragloom.loaders import LoadLimits, PathGlob, load_sources
 from ragloom.plans import Batch, DocPlan, pieces, plan_document
 from ragloom.store import MilvusStore, StoredChunks
 from ragloom.types import Document, IngestReport, LoadIssue
+from ragloom.writer import write_piece
 
 logger = logging.getLogger("ragloom.sync")
 
@@ -210,12 +211,12 @@ class Ingestor:
         """``_plan_batch`` unless the run has stopped (the store is the caller's again)."""
         with self._planning:
             if self._stop.is_set():
-                return Batch(write=[], delete=[], last_source=docs[-1].source)
+                return Batch(write=[], last_source=docs[-1].source)
             return self._plan_batch(docs, report, empty)
 
     def _plan_batch(self, docs: list[Document], report: IngestReport, empty: bool) -> Batch:
         stored = {} if empty else self.store.chunk_ids_by_source(doc.source for doc in docs)
-        work = Batch(write=[], delete=[], last_source=docs[-1].source)
+        work = Batch(write=[], last_source=docs[-1].source)
         for doc in docs:
             try:
                 plan = self._plan_document(doc, stored.get(doc.source))
@@ -231,7 +232,6 @@ class Ingestor:
                 continue
             work.plans.append(plan)
             work.write.extend(plan.write)
-            work.delete.extend(plan.delete)
         return work
 
     def _plan_document(self, doc: Document, state: StoredChunks | None) -> DocPlan | None:
@@ -289,12 +289,12 @@ class Ingestor:
     # -- stage 3: write ------------------------------------------------------------------
 
     def _write_all(self, embedded: queue.Queue[Any], report: IngestReport, dry_run: bool) -> None:
+        refused: dict[str, str] = {}  # documents whose rows Milvus would not store
         while (work := embedded.get()) is not _DONE:
-            self.store.upsert(work.write, work.vectors)  # at most _CHUNKS_PER_BATCH
-            report.written += len(work.write)
+            report.written += write_piece(self.store, work, refused, report)
             # Stale chunks go only after their replacements are written.
-            self.store.delete_ids(work.delete)
-            work.count_in(report)
+            self.store.delete_ids(work.stale(skip=refused))
+            work.count_in(report, skip=refused)
             if self.progress:
                 self.progress(work.last_source, report.files, report.embedded)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from ragloom import lexical, lite
 from ragloom.config import redact_uri
-from ragloom.errors import CollectionMismatchError, StoreError, option
+from ragloom.errors import CollectionMismatchError, RowsRejectedError, StoreError, option
 from ragloom.store.connect import open_client
 from ragloom.store.lite_engine import engine_search, settle_indexes
 from ragloom.store.records import CollectionInfo, StoredChunks, StoredDocument
@@ -83,13 +83,18 @@ class MilvusStore:
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a MilvusClient call, turning its exceptions into ``StoreError``."""
-        from pymilvus.exceptions import MilvusException
+        from pymilvus.exceptions import (
+            DataNotMatchException,
+            DataTypeNotMatchException,
+            MilvusException,
+        )
 
         try:
             return fn(*args, **kwargs)
         except MilvusException as exc:
             name = getattr(fn, "__name__", "call")
-            raise StoreError(
+            rejected = isinstance(exc, DataNotMatchException | DataTypeNotMatchException)
+            raise (RowsRejectedError if rejected else StoreError)(
                 f"Milvus {name} on collection '{self.collection}' at {self.uri} failed:"
                 f" {exc.message}"
             ) from None
