@@ -28,6 +28,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.user_agents.append(self.headers.get("User-Agent", ""))
         if self.path == "/slow":
             time.sleep(1.5)
+        if self.path == "/trickle":  # never silent for long, never done
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"drip ")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass  # the client gave up, as it should
+            return
         if self.path == "/stream":  # no Content-Length: the size is known only by reading
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
@@ -168,6 +180,15 @@ def test_url_read_timeout(server: str) -> None:
     issue = only_issue(load(f"{server}/slow", read_timeout=0.2))
     assert issue.reason == "timed out: no data for 0.2s; try again later"
     assert time.monotonic() - started < 1.4
+
+
+def test_a_server_that_trickles_is_given_up_on(server: str) -> None:
+    # QA: a server sending a few bytes a second (never silent for the read timeout) held
+    # `ragloom ingest URL` for as long as it liked; only Ctrl-C ended it.
+    started = time.monotonic()
+    issue = only_issue(load(f"{server}/trickle", read_timeout=0.5))
+    assert issue.reason.startswith("the server sent ") and "too slow to finish" in issue.reason
+    assert time.monotonic() - started < 5  # the server would trickle for 10 s
 
 
 def test_url_connection_refused() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -69,6 +70,10 @@ def load_url(
     yield parse_or_issue(data, fmt, source=url, root=url, name=name, charset=download.charset)
 
 
+#: The slowest a download may go, in bytes a second, over each read-timeout window.
+_SLOWEST = 1024
+
+
 def _download(
     url: str, limits: LoadLimits, sink: IO[bytes], stop: threading.Event | None = None
 ) -> _Download:
@@ -77,7 +82,9 @@ def _download(
     Raises SourceError for HTTP errors, transport failures and oversize bodies.
     Pages are limited by the smaller of max_download_bytes and max_file_bytes;
     archives by max_download_bytes (their members are checked when read).  A set
-    ``stop`` ends the download at its next block.
+    ``stop`` ends the download at its next block.  A server that trickles (never silent
+    for the read timeout, yet under ``_SLOWEST`` bytes a second over each window of the
+    read timeout) is given up on: it held an ingest for ever.
     """
     timeout = httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout)
     headers = {"User-Agent": USER_AGENT}
@@ -103,11 +110,21 @@ def _download(
                 raise SourceError(
                     url, f"download refused: {too_large(int(declared), limit, setting)}"
                 )
-            received = 0
+            received, window_start, window_bytes = 0, time.monotonic(), 0
             for chunk in response.iter_bytes():
                 if stop is not None and stop.is_set():
                     raise SourceError(url, "download stopped (interrupted)")
                 received += len(chunk)
+                window_bytes += len(chunk)
+                if (spent := time.monotonic() - window_start) >= limits.read_timeout:
+                    if window_bytes < _SLOWEST * spent:
+                        raise SourceError(
+                            url,
+                            f"the server sent {window_bytes} bytes in {spent:.0f} s (under"
+                            f" {_SLOWEST} bytes a second): too slow to finish; try again"
+                            " later, or download the file and ingest it from disk",
+                        )
+                    window_start, window_bytes = time.monotonic(), 0
                 if received > limit:
                     raise SourceError(
                         url, f"download aborted: over {limit} bytes ({limit_name(setting)})"
