@@ -104,6 +104,24 @@ def test_a_bad_line_is_named(tmp_path: Path) -> None:
         metrics.load_items(tmp_path / "missing.jsonl")
 
 
+def test_question_sets_that_would_score_wrongly_are_refused(tmp_path: Path) -> None:
+    # QA: an empty answer key is in every passage, so any question scored a perfect hit;
+    # [null, 5] became the keys "None" and "5".  A non-UTF-8 file gave a traceback.
+    for keys in ('[""]', '["  "]', "[null, 5]", "{}"):
+        bad = tmp_path / "keys.jsonl"
+        bad.write_text('{"question": "fine"}\n{"question": "q", "answer_keys": ' + keys + "}\n")
+        with pytest.raises(ConfigError, match=r"keys.jsonl:2: "):
+            metrics.load_items(bad)
+    (tmp_path / "blank.jsonl").write_text('{"question": "  "}\n')
+    with pytest.raises(ConfigError, match=r"blank.jsonl:1: the question is empty"):
+        metrics.load_items(tmp_path / "blank.jsonl")
+    (tmp_path / "latin1.jsonl").write_bytes('{"question": "caf\u00e9?"}\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.jsonl: not UTF-8 text \(byte 0xe9"):
+        metrics.load_items(tmp_path / "latin1.jsonl")
+    (tmp_path / "bom.jsonl").write_bytes('{"question": "Why?"}\n'.encode("utf-8-sig"))
+    assert [i.question for i in metrics.load_items(tmp_path / "bom.jsonl")] == ["Why?"]
+
+
 def test_only_question_is_required(tmp_path: Path) -> None:
     path = tmp_path / "min.jsonl"
     path.write_text('{"question": "What?"}\n')
@@ -149,7 +167,8 @@ def test_eval_command_json(collection: str, tmp_path: Path) -> None:
     assert run.code == 0, run.stderr
     summary = run.json()
     assert set(summary) == {
-        "n", "hit@1", "hit@3", "hit@10", "mrr@10", "by_kind", "by_lang", "abstain", "latency_ms"
+        "n", "hit@1", "hit@3", "hit@10", "mrr@10", "by_kind", "by_lang", "abstain",
+        "latency_ms", "k",
     }  # fmt: skip
     assert summary["n"] == 2
     assert summary["hit@1"] == 1.0 and summary["mrr@10"] == 1.0
@@ -162,9 +181,54 @@ def test_eval_command_json(collection: str, tmp_path: Path) -> None:
     assert "kind faq" in text.stdout and "latency: p50" in text.stdout
 
 
+def test_eval_judges_abstention_on_the_passages_ask_sends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # QA: eval's abstention looked at its -k (10) passages, `ask` at its 5: a name in the
+    # 6th passage let eval answer what ask declines (43% declined against ask's 50%).
+    from ragloom.asking import ASK_K, Asking
+    from ragloom.rag import RAG
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(12):
+        (folder / f"d{n}.md").write_text(f"# Loom {n}\n\nLoom {n} weaves {n} threads.\n")
+    uri = str(tmp_path / "k.db")
+    with RAG(uri=uri) as rag:
+        rag.ingest([str(folder)])
+    judged: list[int] = []
+    real = Asking.coverage
+
+    def coverage(self: Asking, question: str, hits: Sequence[Hit], **kw: object) -> object:
+        judged.append(len(hits))
+        return real(self, question, hits, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Asking, "coverage", coverage)
+    items = write_items(
+        tmp_path / "q.jsonl",
+        [{"question": "How many threads does loom 7 weave?", "answer_keys": ["7 threads"]},
+         {"question": "Does a loom run on Kubernetes?"}],
+    )  # fmt: skip
+    run = ragloom("eval", str(items), "--uri", uri, "--json")
+    assert run.code == 0, run.stderr
+    assert judged == [ASK_K, ASK_K] and run.json()["k"] == 10
+    shallow = ragloom("eval", str(items), "--uri", uri, "-k", "3")
+    assert "top 3 (hit@10 and MRR@10 count these 3)" in shallow.stdout
+    assert judged[-2:] == [ASK_K, ASK_K]  # -k 3 still judges what ask sends
+    listed = ragloom("eval", str(items), "--uri", uri, "--json", "--misses", "-k", "1")
+    assert "misses" in listed.json()  # --misses was dropped with --json
+
+
 def test_eval_command_errors(collection: str, tmp_path: Path) -> None:
     assert ragloom("eval", str(tmp_path / "none.jsonl"), "--uri", collection).code == 1
     items = write_items(tmp_path / "q.jsonl", [{"question": "q", "answer_keys": ["k"]}])
     assert ragloom("eval", str(items), "--uri", collection, "--mode", "sparse").code == 2
     empty = ragloom("eval", str(items), "--uri", str(tmp_path / "empty.db"))
     assert empty.code == 1 and "ingest" in empty.stderr
+    # QA: a collection that exists with no chunks left was scored as all zeros, exit 0.
+    from ragloom.rag import RAG
+
+    with RAG(uri=collection) as rag:
+        rag.delete([s.source for s in rag.sources()])
+    emptied = ragloom("eval", str(items), "--uri", collection)
+    assert emptied.code == 1 and "is empty or does not exist" in emptied.stderr

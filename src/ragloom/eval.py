@@ -59,33 +59,46 @@ def load_items(path: str | Path) -> list[EvalItem]:
     """Read a JSON-lines question set; a bad line is named with its number."""
     file = Path(path)
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        lines = file.read_text(encoding="utf-8-sig").splitlines()  # a BOM, as Windows writes
     except OSError as exc:
         raise ConfigError(f"cannot read the question set {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset"
+            f" {exc.start}): question sets are JSON lines in UTF-8"
+        ) from None
     items = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
-            keys = data.get("answer_keys") or []
+            keys = data.get("answer_keys")
+            keys = [] if keys is None else keys
             if not isinstance(data["question"], str) or not isinstance(keys, list):
                 raise TypeError
-            items.append(
-                EvalItem(
-                    question=data["question"],
-                    answer_keys=tuple(str(k) for k in keys),
-                    id=str(data.get("id", number)),
-                    kind=str(data.get("kind") or "-"),
-                    lang=str(data.get("lang") or "-"),
-                    source=str(data.get("source") or ""),
-                )
-            )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise ConfigError(
                 f"{path}:{number}: not a question item: expected a JSON object with a"
                 ' "question" string and an "answer_keys" list'
             ) from None
+        if not data["question"].strip():
+            raise ConfigError(f"{path}:{number}: the question is empty")
+        if not all(isinstance(k, str) and k.strip() for k in keys):
+            # "" is in every passage: each question would count as found at rank 1
+            raise ConfigError(
+                f"{path}:{number}: answer_keys must be non-empty strings (got {keys!r})"
+            )
+        items.append(
+            EvalItem(
+                question=data["question"],
+                answer_keys=tuple(keys),
+                id=str(data.get("id", number)),
+                kind=str(data.get("kind") or "-"),
+                lang=str(data.get("lang") or "-"),
+                source=str(data.get("source") or ""),
+            )
+        )
     if not items:
         raise ConfigError(f"{path}: no questions in it")
     return items
@@ -104,8 +117,11 @@ def run(
     search: SearchFn,
     abstain: AbstainFn | None = None,
     warm_up: bool = True,
+    k: int | None = None,
 ) -> list[ItemResult]:
-    """Search each question once, timing the call; one untimed query first warms caches."""
+    """Search each question once, timing the call; one untimed query first warms caches.
+    With ``k``, only the first ``k`` hits count as found (``search`` may return more, for
+    ``abstain`` to judge the passages an answer would be given)."""
     if warm_up and items:
         search(items[0].question)
     results = []
@@ -113,7 +129,7 @@ def run(
         started = time.perf_counter()
         hits = search(item.question)
         seconds = time.perf_counter() - started
-        rank = first_relevant(hits, item.answer_keys) if item.answerable else None
+        rank = first_relevant(hits[:k], item.answer_keys) if item.answerable else None
         abstained = abstain(item.question, hits) if abstain is not None else None
         results.append(ItemResult(item, rank, seconds, abstained))
     return results

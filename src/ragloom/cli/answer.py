@@ -121,7 +121,7 @@ def _print_sources(answer: Answer) -> None:
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(help="what to ask your documents")],
+    question: Annotated[str, typer.Argument(help="what to ask your documents", metavar="QUESTION")],
     llm: LlmOpt = None,
     model: ModelOpt = None,
     k: TopKOpt = 5,

@@ -63,7 +63,9 @@ def _short(source: str, width: int = 60) -> str:
 
 @app.command()
 def ingest(
-    sources: Annotated[list[str], typer.Argument(help="files, folders, .zip archives or URLs")],
+    sources: Annotated[
+        list[str], typer.Argument(help="files, folders, .zip archives or URLs", metavar="SOURCE")
+    ],
     glob: Annotated[
         str | None, typer.Option("--glob", help="only paths matching, e.g. 'en/faq/*.md'")
     ] = None,
@@ -199,7 +201,7 @@ def search_mode(rag: RAG, mode: str | None) -> SearchMode | None:
 
 @app.command()
 def search(
-    question: Annotated[str, typer.Argument(help="what to look for")],
+    question: Annotated[str, typer.Argument(help="what to look for", metavar="QUESTION")],
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="passages to return")] = 3,
     mode: ModeOpt = None,
     where: WhereOpt = None,
@@ -317,7 +319,10 @@ def sources(
 
 @app.command()
 def delete(
-    sources: Annotated[list[str], typer.Argument(help="sources as `ragloom sources` lists them")],
+    sources: Annotated[
+        list[str],
+        typer.Argument(help="sources as `ragloom sources` lists them", metavar="SOURCE"),
+    ],
     uri: UriOpt = None,
     token: TokenOpt = None,
     collection: CollectionOpt = None,

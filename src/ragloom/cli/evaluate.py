@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 @app.command("eval")
 def evaluate(
     file: Annotated[
-        Path, typer.Argument(help="question set, JSON lines: question, answer_keys, kind, lang")
+        Path,
+        typer.Argument(
+            help="question set, JSON lines: question, answer_keys, kind, lang", metavar="FILE"
+        ),
     ],
     k: Annotated[int, typer.Option("-k", "--top-k", min=1, help="passages retrieved")] = 10,
     mode: ModeOpt = None,
@@ -52,25 +55,37 @@ def evaluate(
     (question embedding plus search, in this process, after one warm-up query).
     """
     from ragloom import eval as metrics
+    from ragloom.asking import ASK_K
+    from ragloom.config import redact_uri
 
     check_mode(mode)
     with open_rag(
         existing=True, uri=uri, token=token, collection=collection, embedder=embedder
     ) as rag:
         items = metrics.load_items(file)
-        if rag.store.info() is None:
-            err(f"nothing to evaluate: collection '{rag.settings.collection}' is empty"
+        if rag.store.info() is None or not rag.store.count():
+            err(f"nothing to evaluate: collection '{rag.settings.collection}' at"
+                f" {redact_uri(rag.settings.uri)} is empty or does not exist"
                 " (ragloom ingest PATH first)")  # fmt: skip
             raise typer.Exit(1)
         chosen = search_mode(rag, mode)
         sources = tuple(source or ())
+        depth = max(k, ASK_K)  # abstention judges the passages `ask` would send
 
         def search(question: str) -> list[Hit]:
-            return rag.search(question, k, mode=chosen, where=where, sources=sources, rerank=rerank)
+            return rag.search(
+                question, depth, mode=chosen, where=where, sources=sources, rerank=rerank
+            )
 
-        results = metrics.run(items, search, _abstain_rule(rag, chosen, where, sources))
-    summary = metrics.report(results)
+        abstains = _abstain_rule(rag, chosen, where, sources)
+        results = metrics.run(items, search, abstains, k=k)
+    summary = {**metrics.report(results), "k": k}
     if as_json:
+        if misses:
+            summary["misses"] = [
+                {"id": r.item.id, "question": r.item.question, "rank": r.rank}
+                for r in metrics.misses(results)
+            ]
         typer.echo(json.dumps(summary, ensure_ascii=False))
         return
     used = chosen or rag.settings.search_mode or ("hybrid" if _has_bm25(rag) else "dense")
@@ -86,10 +101,14 @@ def _abstain_rule(
     rag: RAG, mode: SearchMode | None, where: str | None, sources: Sequence[str]
 ) -> AbstainFn:
     """The answers' abstention rule (``RAG.coverage``): no passage relevant enough, or
-    a name the documents never mention."""
+    a name the documents never mention; judged, as ``ragloom ask`` does, on the
+    ``ASK_K`` best passages."""
+
+    from ragloom.asking import ASK_K
 
     def abstains(question: str, hits: Sequence[Hit]) -> bool:
-        return rag.coverage(question, hits, mode=mode, where=where, sources=sources).abstain
+        sent = hits[:ASK_K]
+        return rag.coverage(question, sent, mode=mode, where=where, sources=sources).abstain
 
     return abstains
 
@@ -110,8 +129,10 @@ def _print_summary(
 ) -> None:
     from ragloom.eval import misses
 
+    questions = f"{len(results)} question{'s' if len(results) != 1 else ''}"
+    shallow = f" (hit@10 and MRR@10 count these {k})" if k < 10 else ""
     typer.echo(
-        f"{file.name}: {len(results)} questions, {summary['n']} with answers; mode {mode}, top {k}"
+        f"{file.name}: {questions}, {summary['n']} with answers; mode {mode}, top {k}{shallow}"
     )
     typer.echo(f"{'':<14}{'n':>5}  " + "  ".join(f"{h:>6}" for h in
                ("hit@1", "hit@3", "hit@10", "MRR@10")))  # fmt: skip
