@@ -12,7 +12,9 @@ and queries are normalised to match it.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
+from typing import Any
 
 ANALYZER = "en-snowball-1"
 RAW = ""  # collections written before ragloom normalised lexical text
@@ -32,11 +34,19 @@ STOP_WORDS = frozenset(
 )  # fmt: skip
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> object:
-    import snowballstemmer  # type: ignore[import-untyped]
+_local = threading.local()
 
-    return snowballstemmer.stemmer("english")
+
+def _stemmer() -> Any:
+    """This thread's stemmer: a snowballstemmer object holds the word it is working on,
+    so threads sharing one (a server's searches, answers and upload ingest) got one
+    another's stems, and IndexErrors."""
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        import snowballstemmer  # type: ignore[import-untyped]
+
+        stemmer = _local.stemmer = snowballstemmer.stemmer("english")
+    return stemmer
 
 
 @lru_cache(maxsize=200_000)
@@ -44,7 +54,7 @@ def stem(word: str) -> str:
     """The Snowball (Porter 2) English stem of a lower-case word; cached per process."""
     if len(word) < 3 or not word.isalpha():
         return word
-    result: str = _stemmer().stemWord(word)  # type: ignore[attr-defined]
+    result: str = _stemmer().stemWord(word)
     return result
 
 
