@@ -253,6 +253,10 @@ def test_a_body_that_is_not_json_is_a_400_that_says_so(client: httpx.Client) -> 
         assert form.status_code == 400, form.text
         message = form.json()["error"]["message"]
         assert "Content-Type: application/json" in message and "x-www-form-urlencoded" in message
+    # QA: an empty body was a 422 "body: Field required".
+    empty = client.post("/v1/search", content=b"", headers={"Content-Type": "application/json"})
+    assert empty.status_code == 400 and "body is empty" in empty.json()["error"]["message"]
+    assert client.head("/healthz").status_code == 200  # monitors probe with HEAD (it was 405)
 
 
 def test_a_model_failure_is_a_502_with_its_message(client: httpx.Client) -> None:

@@ -113,6 +113,8 @@ def unreadable_body(exc: RequestValidationError, content_type: str) -> str | Non
             at = f" at character {loc[1]}" if len(loc) > 1 else ""
             reason = (err.get("ctx") or {}).get("error", "not JSON")
             return f"the request body is not valid JSON ({reason}{at}): send a JSON object"
+        if loc == ("body",) and err.get("type") == "missing":
+            return "the request body is empty: send a JSON object"
         if loc == ("body",) and "json" not in content_type.lower():
             sent = content_type.split(";")[0] or "no Content-Type"
             return (
