@@ -76,7 +76,9 @@ def test_a_model_neither_cached_nor_reachable_fails_at_once(tmp_path: Path, page
     run, rerank_seconds = ragloom(env, "search", "storage", "--rerank", "acme/no-ce", "--uri", db)
     assert run.returncode == 1 and "--rerank acme/no-ce" in run.stderr
     assert "did not answer" in run.stderr
-    assert seconds < 30 and rerank_seconds < 30  # the Hub is asked once, not retried
+    # the Hub is asked once, not retried for a minute (the bound leaves room for a start-up
+    # on a busy machine: 33 s were seen with two other ingests running)
+    assert seconds < 50 and rerank_seconds < 50
 
 
 def test_models_in_the_hugging_face_cache_load_without_the_network(
@@ -105,4 +107,4 @@ def test_models_in_the_hugging_face_cache_load_without_the_network(
     reranked, _ = ragloom(env, *query, "--rerank", "acme/tiny-ce")
     assert reranked.returncode == 0, reranked.stderr
     assert [h["text"] for h in json.loads(reranked.stdout)["hits"]] == [hit["text"]]
-    assert seconds < 30  # the Hub is not asked about a cached model (it was, a minute long)
+    assert seconds < 50  # the Hub is not asked about a cached model (it was, a minute long)
