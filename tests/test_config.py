@@ -186,3 +186,18 @@ def test_secrets_are_never_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     server = cli("status", "--uri", "http://user:pa55word@127.0.0.1:9", "--token", "s3cret-token")
     assert server.code == 1
     assert "pa55word" not in server.stderr and "s3cret-token" not in server.stderr
+
+
+def test_a_servers_clients_are_told_what_its_operator_can_change() -> None:
+    # QA: a 502 told an HTTP client to "pass llm='none'", which only whoever started the
+    # server can do; what a request sets keeps its JSON field's name.
+    from ragloom.cli.serve import SERVER_FLAGS
+    from ragloom.errors import command_line_names, keyword_names, option
+
+    with command_line_names():
+        assert (option("llm", "none"), option("mode", "x")) == ("--llm none", "--mode x")
+        with keyword_names(server_flags=SERVER_FLAGS):
+            assert option("llm", "none") == "the server's --llm none"
+            assert option("mode", "x") == "mode='x'" and option("where") == "where"
+        assert option("llm", "none") == "--llm none"
+    assert option("llm", "none") == "llm='none'"

@@ -19,6 +19,8 @@ from contextlib import contextmanager
 
 #: True while the ``ragloom`` command runs: messages then name options as flags.
 _command_line = False
+#: Options a server's clients cannot set (its model, its store): named as its flags.
+_server_flags: frozenset[str] = frozenset()
 
 
 @contextmanager
@@ -34,15 +36,17 @@ def command_line_names() -> Iterator[None]:
 
 
 @contextmanager
-def keyword_names() -> Iterator[None]:
+def keyword_names(server_flags: frozenset[str] = frozenset()) -> Iterator[None]:
     """Within, messages name options as keywords even under the command (a server's
-    requests, whose JSON fields carry the keywords' names)."""
-    global _command_line
-    before, _command_line = _command_line, False
+    requests, whose JSON fields carry the keywords' names), except ``server_flags``:
+    those only whoever started the server can change (``the server's --llm none``)."""
+    global _command_line, _server_flags
+    before = _command_line, _server_flags
+    _command_line, _server_flags = False, server_flags
     try:
         yield
     finally:
-        _command_line = before
+        _command_line, _server_flags = before
 
 
 def on_command_line() -> bool:
@@ -53,9 +57,10 @@ def on_command_line() -> bool:
 def option(name: str, value: object = None) -> str:
     """An option as the user gave it: ``--mode x``, ``--rebuild``, ``--collection`` at the
     command line; ``mode='x'``, ``rebuild=True``, ``collection`` in Python."""
-    if _command_line:
+    if _command_line or name in _server_flags:
         flag = "--" + name.replace("_", "-")
-        return flag if value is None or value is True else f"{flag} {value}"
+        flag = flag if value is None or value is True else f"{flag} {value}"
+        return f"the server's {flag}" if name in _server_flags else flag
     return name if value is None else f"{name}={value!r}"
 
 

@@ -67,7 +67,8 @@ def serve(
                 api_key=os.environ.get(API_KEY_ENV, "").strip() or None,
                 llm=llm, model=model, uploads_dir=uploads_dir, limits=limits,
             )  # fmt: skip
-            with keyword_names():  # requests name options as their JSON fields do
+            # Requests name options as their JSON fields do; the server's own, its flags.
+            with keyword_names(server_flags=SERVER_FLAGS):
                 serve(rag, options, host=host, port=port, allow_no_key=allow_no_key, say=err)
         err("stopped")
         _exit_now_if_threads_remain()
@@ -76,6 +77,10 @@ def serve(
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+#: What only whoever starts the server sets (a client's request cannot).
+SERVER_FLAGS = frozenset({"llm", "model", "uri", "token", "collection", "embedder"})
 
 
 def _exit_now_if_threads_remain() -> None:
