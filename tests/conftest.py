@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +115,11 @@ def browser() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def bert_tokens() -> Callable[[str], int]:
+    """Token counts of the bundled model's tokenizer (see tests/chunking_helpers.py)."""
+    from tests.chunking_helpers import bert_token_counter
+
+    return bert_token_counter()

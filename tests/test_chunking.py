@@ -18,7 +18,6 @@ from ragloom.errors import ConfigError
 from ragloom.types import Chunk, Document
 from tests.chunking_helpers import (
     Counter,
-    bert_token_counter,
     chunks_of,
     fenced,
     fences_closed,
@@ -31,12 +30,6 @@ CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 FAQ_DIR = CORPUS / "milvus_faq_2.4"
 ARCHIVE = CORPUS / "milvus_docs_2.4.x_en.zip"
 FRONT_MATTER = re.compile(r"---\n(.*?)\n---\n", re.S)
-
-
-@pytest.fixture(scope="module")
-def bert_tokens() -> Counter:
-    """Token counts of the bundled model's tokenizer (see chunking_helpers)."""
-    return bert_token_counter()
 
 
 def archive_docs() -> list[Document]:

@@ -6,11 +6,8 @@ from __future__ import annotations
 import itertools
 import re
 
-import pytest
-
 from tests.chunking_helpers import (
     Counter,
-    bert_token_counter,
     chunks_of,
     fenced,
     fences_closed,
@@ -18,13 +15,6 @@ from tests.chunking_helpers import (
     paragraph,
     words,
 )
-
-
-@pytest.fixture(scope="module")
-def bert_tokens() -> Counter:
-    """Token counts of the bundled model's tokenizer (see chunking_helpers)."""
-    return bert_token_counter()
-
 
 # --- markdown: windows, blocks and tables -----------------------------------------------
 

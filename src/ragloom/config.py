@@ -192,15 +192,10 @@ class Origin:
         return option(name, value)
 
 
-def _origins(given: Any, toml_file: Path) -> dict[str, Origin]:
-    """Where each setting was set: given (flag, keyword), variable, or the file."""
+def _origins(given: Any, toml_file: Path, in_file: dict[str, Any]) -> dict[str, Origin]:
+    """Where each setting was set: given (flag, keyword), variable, or the file (which
+    set ``in_file``)."""
     found: dict[str, Origin] = {}
-    try:
-        in_file = (
-            TomlConfigSettingsSource(Settings, toml_file).toml_data if toml_file.is_file() else {}
-        )
-    except (OSError, ValueError):
-        in_file = {}
     for name in Settings.model_fields:
         variable = f"RAGLOOM_{name.upper()}"
         levels: list[Origin] = []
@@ -240,14 +235,14 @@ def load_settings(**flags: Any) -> Settings:
         raise ConfigError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
     toml_file = Path(config_file or DEFAULT_CONFIG_FILE)
     try:
-        _check_file_keys(toml_file)
+        in_file = _file_settings(toml_file)
         _warn_misspelt_variables()
         settings = Settings(**given)
     except ValidationError as exc:
         raise _invalid(exc, given, toml_file) from None
     except (OSError, ValueError) as exc:  # an unreadable or malformed ragloom.toml
         raise ConfigError(f"cannot read the configuration file {toml_file}: {exc}") from None
-    settings._origins = _origins(given, toml_file)
+    settings._origins = _origins(given, toml_file, in_file)
     return settings
 
 
@@ -308,13 +303,16 @@ def _where(loc: tuple[int | str, ...], given: Any, toml_file: Path | None) -> st
     return name
 
 
-def _check_file_keys(toml_file: Path) -> None:
-    """Refuse a setting the file names that does not exist: a misspelt key would
-    otherwise be ignored without a word."""
+def _file_settings(toml_file: Path) -> dict[str, Any]:
+    """What the configuration file sets (nothing when there is none); a setting it names
+    that does not exist is refused: a misspelt key would otherwise be ignored without a
+    word."""
     if not toml_file.is_file():
-        return
-    for key in TomlConfigSettingsSource(Settings, toml_file).toml_data:
+        return {}
+    data = dict(TomlConfigSettingsSource(Settings, toml_file).toml_data)
+    for key in data:
         _check_key(key, str(toml_file))
+    return data
 
 
 def _warn_misspelt_variables() -> None:

@@ -20,11 +20,11 @@ def write_piece(
     each refused one to ``refused`` and ``report.errors``.  The chunks written."""
     rows = [(c, v) for c, v in zip(work.write, work.vectors, strict=True)]
     rows = [(c, v) for c, v in rows if c.source not in refused]
-    groups = [list(g) for _, g in itertools.groupby(rows, key=lambda r: r[0].source)]
     try:
         store.upsert([c for c, _ in rows], [v for _, v in rows])
         return len(rows)
     except RowsRejectedError as exc:
+        groups = [list(g) for _, g in itertools.groupby(rows, key=lambda r: r[0].source)]
         if len(groups) == 1:  # the piece is one document's: no need to ask again
             _refuse(groups[0][0][0].source, exc, refused, report)
             return 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ragloom.chunking._markdown import Section, merge_small, parse, split_sections
@@ -147,11 +148,11 @@ def _markdown_pieces(
             blocks = [b for _, bs in parse(page, measure, headings=False) for b in bs]
             if blocks:
                 sections.append(Section(path, tuple(blocks)))
-        sections = _short_paths(sections, measure, settings.max_tokens // 2)
+        sections = _short_paths(sections, head_tokens, measure, settings.max_tokens // 2)
     else:
         headings = doc.format in ("markdown", "html")
         sections = split_sections(doc.title, doc.text, measure, headings)
-        sections = _short_paths(sections, measure, settings.max_tokens // 2)
+        sections = _short_paths(sections, head_tokens, measure, settings.max_tokens // 2)
         sections = merge_small(sections, fits, settings.min_tokens)
     return [
         piece
@@ -166,7 +167,12 @@ def _markdown_pieces(
     ]
 
 
-def _short_paths(sections: list[Section], measure: Measure, limit: int) -> list[Section]:
+def _short_paths(
+    sections: list[Section],
+    head_tokens: Callable[[tuple[str, ...]], int],
+    measure: Measure,
+    limit: int,
+) -> list[Section]:
     """Sections whose heading path fits in ``limit`` tokens (half the window),
     each overlong heading cut to its first words and "…".  A whole page on one ``# ``
     line (exported or minified markdown) made a heading longer than the window, and
@@ -177,7 +183,7 @@ def _short_paths(sections: list[Section], measure: Measure, limit: int) -> list[
         path = section.path
         if path not in cut:
             share = max(4, limit // max(1, len(path)))
-            too_long = measure.content(" > ".join(path)) > limit
+            too_long = head_tokens(path) > limit
             cut[path] = tuple(_first_words(h, share, measure) for h in path) if too_long else path
         out.append(section if cut[path] == path else Section(cut[path], section.blocks))
     return out

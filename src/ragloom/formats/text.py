@@ -21,7 +21,7 @@ def decode_text(data: bytes, source: str, charset: str | None = None) -> str:
     """
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
-    elif (unmarked := _utf16_without_bom(data)) is not None:
+    elif b"\x00" in data and (unmarked := _utf16_without_bom(data)) is not None:
         encoding = unmarked
     else:
         if b"\x00" in data:
